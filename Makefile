@@ -1,0 +1,47 @@
+# Two commands matter: `make run` (the whole system) and `make test` (the whole suite).
+# Both create .venv and install requirements on first use; Python 3.11+ is all they need.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format services superuser bench bench-reconcile bench-ws bench-reports clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+## run: web (WSGI) + WebSockets (ASGI) + Celery worker + Celery beat, with embedded PostgreSQL/Valkey unless DATABASE_URL/REDIS_URL are set
+run: $(STAMP)
+	$(PY) -m leaderboard_project.stack run
+
+## test: the whole test suite against real, throw-away PostgreSQL and Valkey (or DATABASE_URL/REDIS_URL)
+test: $(STAMP)
+	$(PY) -m leaderboard_project.stack test -- $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## services: only PostgreSQL and Valkey, with the data of `make run`
+services: $(STAMP)
+	$(PY) -m leaderboard_project.stack services
+
+## superuser: create an operator account for the admin (uses the servers of `make run`)
+superuser: $(STAMP)
+	$(PY) -m leaderboard_project.stack exec --persistent -- $(PY) manage.py createsuperuser
+
+## bench: the core engine benchmark (1,000,000 users)
+bench: $(STAMP)
+	$(PY) -m leaderboard_project.stack exec -- $(PY) manage.py benchmark $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

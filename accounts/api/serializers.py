@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import User, handle_validator
+
+
+class RegisterInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=64, validators=[handle_validator])
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+
+
+class UserOutputSerializer(serializers.ModelSerializer):
+    user_id = serializers.CharField(source="username", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["user_id", "username", "email", "is_staff", "date_joined"]
+        read_only_fields = fields

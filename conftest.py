@@ -1,0 +1,129 @@
+"""Fixtures shared by every app's tests. Tests run against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from leaderboard import redis_store
+
+
+@pytest.fixture(autouse=True)
+def redis_prefix(settings):
+    """Each test gets its own Redis key prefix, so tests cannot see each other's keys."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings.LEADERBOARD_REDIS_PREFIX = prefix
+    redis_store.reset_clients()
+    yield prefix
+    try:
+        redis_store.reset_clients()
+        redis_store.keys_delete(f"{prefix}:*")
+    except redis_store.RedisUnavailable:
+        pass
+    redis_store.reset_clients()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def bearer(user) -> str:
+    return f"Bearer {RefreshToken.for_user(user).access_token}"
+
+
+@pytest.fixture
+def user(db):
+    from leaderboard.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def staff(db):
+    from leaderboard.tests.factories import UserFactory
+
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def auth_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def staff_client(staff) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer(staff))
+    client.user = staff
+    return client
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    return _free_port()
+
+
+class DisposableRedis:
+    """A real Valkey server of the test's own, which the test may stop and restart."""
+
+    def __init__(self, tmp_path, *, persistent: bool) -> None:
+        self.port = _free_port()
+        self.dir = tmp_path
+        self.persistent = persistent
+        self.child = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        from leaderboard_project.stack import port_open, spawn, valkey_server_binary, wait_until
+
+        argv = [
+            valkey_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--loglevel",
+            "warning",
+        ]
+        argv += ["--appendonly", "yes" if self.persistent else "no"]
+        self.child = spawn("valkey", argv, quiet=True)
+        wait_until(lambda: port_open(self.port), timeout=20, what="disposable Valkey")
+        redis_store.reset_clients()
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
+        redis_store.reset_clients()
+
+
+@pytest.fixture
+def disposable_redis(settings, tmp_path):
+    server = DisposableRedis(tmp_path, persistent=True)
+    server.start()
+    settings.REDIS_URL = server.url
+    redis_store.reset_clients()
+    yield server
+    server.stop()

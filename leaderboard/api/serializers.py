@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import handle_validator
+from leaderboard.models import SCORE_LIMIT, Board
+from leaderboard.selectors import MAX_AROUND, MAX_LIMIT, MAX_MEMBERS
+
+# --------------------------------------------------------------------------- input
+
+
+class SubmitInputSerializer(serializers.Serializer):
+    value = serializers.IntegerField(min_value=-SCORE_LIMIT, max_value=SCORE_LIMIT)
+    user_id = serializers.CharField(
+        required=False,
+        max_length=64,
+        validators=[handle_validator],
+        help_text="Whose score this is; defaults to the caller. Naming another user needs trust.",
+    )
+    idempotency_key = serializers.CharField(
+        required=False,
+        max_length=128,
+        min_length=1,
+        help_text="Retries with the same key count once. The Idempotency-Key header works too.",
+    )
+    metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the score event.")
+
+
+class PageQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=10)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0)
+
+
+class AroundQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=0, max_value=MAX_AROUND, default=5, help_text="Entries above and below the user."
+    )
+
+
+class MembersQuerySerializer(serializers.Serializer):
+    user_ids = serializers.CharField(help_text=f"Comma-separated user ids, at most {MAX_MEMBERS}.")
+
+    def validate_user_ids(self, value: str) -> list[str]:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        if not ids:
+            raise serializers.ValidationError("Name at least one user id.")
+        if len(ids) > MAX_MEMBERS:
+            raise serializers.ValidationError(f"At most {MAX_MEMBERS} user ids per request.")
+        for uid in ids:
+            handle_validator(uid)
+        return ids
+
+
+# --------------------------------------------------------------------------- output
+
+
+class BucketSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    bucket = serializers.CharField(source="key")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True)
+
+
+class PeriodInfoSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    bucket = serializers.CharField()
+    bucket_start = serializers.DateTimeField()
+    bucket_start_local = serializers.CharField()
+    next_reset = serializers.DateTimeField(allow_null=True, help_text="UTC instant the period rolls over.")
+    next_reset_local = serializers.CharField(allow_null=True, help_text="The same instant in the board's time zone.")
+    seconds_to_reset = serializers.IntegerField(allow_null=True)
+
+
+class BoardSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Board
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "operator",
+            "sort_order",
+            "periods",
+            "time_zone",
+            "authoritative",
+            "min_value",
+            "max_value",
+        ]
+        read_only_fields = fields
+
+
+class BoardDetailSerializer(BoardSerializer):
+    current = PeriodInfoSerializer(many=True, read_only=True, help_text="The live bucket of each period.")
+
+    class Meta(BoardSerializer.Meta):
+        fields = [*BoardSerializer.Meta.fields, "current"]
+        read_only_fields = fields
+
+
+class EntrySerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    score = serializers.IntegerField()
+    rank = serializers.IntegerField()
+
+
+class LeaderboardPageSerializer(serializers.Serializer):
+    board = serializers.CharField(source="board.slug")
+    period = serializers.CharField(source="bucket.period")
+    bucket = BucketSerializer()
+    total = serializers.IntegerField(help_text="Ranked users in this bucket.")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    cached = serializers.BooleanField(help_text="True when served from Redis, false from PostgreSQL.")
+    entries = EntrySerializer(many=True)
+
+
+class MembersPageSerializer(serializers.Serializer):
+    board = serializers.CharField(source="board.slug")
+    period = serializers.CharField(source="bucket.period")
+    bucket = BucketSerializer()
+    total = serializers.IntegerField()
+    cached = serializers.BooleanField()
+    entries = EntrySerializer(many=True)
+    unranked = serializers.ListField(child=serializers.CharField(), help_text="Requested users with no score.")
+
+
+class RankSerializer(serializers.Serializer):
+    board = serializers.CharField(source="board.slug")
+    period = serializers.CharField(source="bucket.period")
+    bucket = BucketSerializer()
+    user_id = serializers.CharField()
+    score = serializers.IntegerField(allow_null=True)
+    rank = serializers.IntegerField(allow_null=True)
+    total = serializers.IntegerField()
+    percentile = serializers.FloatField(
+        allow_null=True, help_text="Percent of ranked users this user ranks at or above (100 = first)."
+    )
+    cached = serializers.BooleanField()
+
+
+class UserStatsSerializer(serializers.Serializer):
+    board = serializers.CharField(source="board.slug")
+    user_id = serializers.CharField()
+    scores = serializers.DictField(child=serializers.IntegerField(), help_text="Score in each period's live bucket.")
+    updated_at = serializers.DateTimeField(allow_null=True)
+    cached_at = serializers.DateTimeField(allow_null=True)
+    cached = serializers.BooleanField()
+
+
+class SubmitResultSerializer(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    board = serializers.CharField(source="board.slug")
+    user_id = serializers.CharField()
+    value = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    scores = serializers.DictField(child=serializers.IntegerField(), help_text="New score in each live bucket.")
+    ranks = serializers.DictField(
+        child=serializers.IntegerField(allow_null=True), help_text="New rank per period (absent when not cached)."
+    )
+    replayed = serializers.BooleanField(help_text="True when this repeats an earlier submission's idempotency key.")
+    cache_updated = serializers.BooleanField()

@@ -1,0 +1,133 @@
+"""The leaderboard REST API: each action validates, calls one service or selector, serializes."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.services import user_get_or_create_player
+from leaderboard import selectors, services
+
+from . import serializers as s
+
+USER_ID = r"(?P<user_id>[A-Za-z0-9_.@+-]{1,64})"
+PERIOD = r"(?P<period>[a-z_-]+)"
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Same as the idempotency_key field: retries with one key count once.",
+)
+
+
+def query(serializer_class: type, request: Request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Boards, their leaderboards, and score submission."""
+
+    lookup_field = "slug"
+    serializer_class = s.BoardSerializer
+    permission_classes = [AllowAny]
+    pagination_class = None
+
+    def get_queryset(self):
+        return selectors.board_list()
+
+    def get_board(self):
+        return services.board_get(slug=self.kwargs["slug"])
+
+    @extend_schema(responses=s.BoardDetailSerializer, tags=["boards"])
+    def retrieve(self, request: Request, slug: str) -> Response:
+        board = self.get_board()
+        board.current = selectors.board_current_periods(board=board)
+        return Response(s.BoardDetailSerializer(board).data)
+
+    @extend_schema(tags=["boards"])
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.SubmitInputSerializer,
+        responses={201: s.SubmitResultSerializer, 200: s.SubmitResultSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        tags=["scores"],
+        summary="Submit a score",
+        description="Applies the board's operator in every live period. 201 when recorded, 200 when an "
+        "idempotency key repeats an earlier submission (nothing counted again).",
+    )
+    @action(detail=True, methods=["post"], url_path="scores", permission_classes=[IsAuthenticated])
+    def submit(self, request: Request, slug: str) -> Response:
+        board = self.get_board()
+        data = s.SubmitInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_id = data.validated_data.get("user_id") or request.user.get_username()
+        services.submit_permission_check(board=board, caller=request.user, user_id=user_id)
+        if user_id != request.user.get_username():
+            user_get_or_create_player(user_id=user_id)
+        result = services.score_submit(
+            board=board,
+            user_id=user_id,
+            value=data.validated_data["value"],
+            idempotency_key=data.validated_data.get("idempotency_key") or request.headers.get("Idempotency-Key"),
+            metadata=data.validated_data.get("metadata"),
+            submitted_by=request.user.get_username(),
+        )
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+        return Response(s.SubmitResultSerializer(result).data, status=code)
+
+    @extend_schema(parameters=[s.PageQuerySerializer], responses=s.LeaderboardPageSerializer, tags=["leaderboards"])
+    @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}")
+    def leaderboard(self, request: Request, slug: str, period: str) -> Response:
+        board = self.get_board()
+        params = query(s.PageQuerySerializer, request)
+        page = selectors.leaderboard_page(
+            board=board, period=services.period_check(board=board, period=period), **params
+        )
+        return Response(s.LeaderboardPageSerializer(page).data)
+
+    @extend_schema(parameters=[s.AroundQuerySerializer], responses=s.LeaderboardPageSerializer, tags=["leaderboards"])
+    @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/around/{USER_ID}")
+    def around(self, request: Request, slug: str, period: str, user_id: str) -> Response:
+        board = self.get_board()
+        params = query(s.AroundQuerySerializer, request)
+        page = selectors.leaderboard_around(
+            board=board,
+            period=services.period_check(board=board, period=period),
+            user_id=user_id,
+            count=params["limit"],
+        )
+        return Response(s.LeaderboardPageSerializer(page).data)
+
+    @extend_schema(parameters=[s.MembersQuerySerializer], responses=s.MembersPageSerializer, tags=["leaderboards"])
+    @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/users")
+    def members(self, request: Request, slug: str, period: str) -> Response:
+        board = self.get_board()
+        params = query(s.MembersQuerySerializer, request)
+        page = selectors.leaderboard_members(
+            board=board, period=services.period_check(board=board, period=period), user_ids=params["user_ids"]
+        )
+        return Response(s.MembersPageSerializer(page).data)
+
+    @extend_schema(responses=s.RankSerializer, tags=["leaderboards"])
+    @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/rank/{USER_ID}")
+    def rank(self, request: Request, slug: str, period: str, user_id: str) -> Response:
+        board = self.get_board()
+        info = selectors.user_rank(
+            board=board, period=services.period_check(board=board, period=period), user_id=user_id
+        )
+        return Response(s.RankSerializer(info).data)
+
+    @extend_schema(responses=s.UserStatsSerializer, tags=["leaderboards"])
+    @action(detail=True, methods=["get"], url_path=f"users/{USER_ID}/stats")
+    def stats(self, request: Request, slug: str, user_id: str) -> Response:
+        stats = selectors.user_stats(board=self.get_board(), user_id=user_id)
+        return Response(s.UserStatsSerializer(stats).data)

@@ -1,0 +1,12 @@
+"""Prometheus metrics of the leaderboard engine (exported at /metrics)."""
+
+from prometheus_client import Counter, Histogram
+
+SUBMITS = Counter("leaderboard_submits_total", "Score submissions by board and outcome", ["board", "outcome"])
+READS = Counter("leaderboard_reads_total", "Leaderboard reads by source", ["source"])
+REDIS_ERRORS = Counter("leaderboard_redis_errors_total", "Redis calls that failed", ["operation"])
+BUCKETS_MARKED = Counter(
+    "leaderboard_buckets_marked_for_repair_total", "Buckets marked for repair after a failed Redis write"
+)
+WARMS = Counter("leaderboard_bucket_warms_total", "Buckets warmed from PostgreSQL", ["trigger"])
+WARM_SECONDS = Histogram("leaderboard_bucket_warm_seconds", "Time to warm one bucket from PostgreSQL")

@@ -1,0 +1,219 @@
+"""Boards, score events (the game-session / score-history record) and standings.
+
+PostgreSQL is the source of truth: every accepted submission is a
+``ScoreEvent`` row, and every live period bucket of a board holds one
+``Standing`` row per user. Redis sorted sets mirror the standings (see
+``redis_store``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .periods import PERIOD_ORDER, Bucket, Period, bucket_for
+
+# Redis keeps scores as doubles: integers are exact up to 2**53.
+SCORE_LIMIT = 2**53 - 1
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"{value!r} is not a known IANA time zone.") from exc
+
+
+def validate_periods(value: list[str]) -> None:
+    if not value:
+        raise ValidationError("Keep at least one period.")
+    unknown = sorted(set(value) - set(PERIOD_ORDER))
+    if unknown:
+        raise ValidationError(f"Unknown periods: {', '.join(unknown)}.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each period may appear once.")
+
+
+def default_time_zone() -> str:
+    return settings.LEADERBOARD_TIME_ZONE
+
+
+def default_periods() -> list[str]:
+    return list(PERIOD_ORDER)
+
+
+class Board(models.Model):
+    class Operator(models.TextChoices):
+        INCREMENT = "increment", "Increment (add the value: pomodoros, total score)"
+        BEST = "best", "Best (keep the best value: high score)"
+        SET = "set", "Set (keep the latest value)"
+
+    class SortOrder(models.TextChoices):
+        DESC = "desc", "Higher is better"
+        ASC = "asc", "Lower is better"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    operator = models.CharField(max_length=16, choices=Operator.choices, default=Operator.INCREMENT)
+    sort_order = models.CharField(max_length=4, choices=SortOrder.choices, default=SortOrder.DESC)
+    periods = ArrayField(
+        models.CharField(max_length=16, choices=Period.choices),
+        default=default_periods,
+        validators=[validate_periods],
+        help_text="Periods this board keeps: daily, weekly, monthly, yearly, all_time.",
+    )
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+    authoritative = models.BooleanField(
+        default=False, help_text="Only trusted servers (staff or 'submit for others') may submit."
+    )
+    min_value = models.BigIntegerField(
+        default=0,
+        validators=[MinValueValidator(-SCORE_LIMIT), MaxValueValidator(SCORE_LIMIT)],
+        help_text="Smallest value one submission may carry.",
+    )
+    max_value = models.BigIntegerField(
+        default=1_000_000,
+        validators=[MinValueValidator(-SCORE_LIMIT), MaxValueValidator(SCORE_LIMIT)],
+        help_text="Largest value one submission may carry.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_value__lte=models.F("max_value")), name="board_bounds_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def clean(self) -> None:
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise ValidationError({"max_value": "The maximum must not be below the minimum."})
+        if self.periods:
+            self.periods = [p for p in PERIOD_ORDER if p in self.periods]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.sort_order == self.SortOrder.DESC
+
+    @property
+    def ordered_periods(self) -> list[str]:
+        return [p for p in PERIOD_ORDER if p in self.periods]
+
+    def keeps(self, period: str) -> bool:
+        return period in self.periods
+
+    def live_buckets(self, instant: datetime) -> list[Bucket]:
+        """The bucket of every kept period that contains ``instant``."""
+        return [bucket_for(period, instant, self.time_zone) for period in self.ordered_periods]
+
+    def bucket(self, period: str, instant: datetime) -> Bucket:
+        return bucket_for(period, instant, self.time_zone)
+
+
+class ScoreEvent(models.Model):
+    """One accepted submission: append-only audit trail and game-session record."""
+
+    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        to_field="username",
+        db_column="user_id",
+        related_name="score_events",
+    )
+    value = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # The response the first submission returned, replayed to retries.
+    result = models.JSONField(null=True, blank=True, editable=False)
+    submitted_by = models.CharField(max_length=64, blank=True, help_text="User id of the caller, when not the player.")
+    created_at = models.DateTimeField(db_index=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["board", "user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="scoreevent_idempotency_unique",
+            ),
+        ]
+        indexes = [
+            # Reports scan a board's history by date; the included columns
+            # let PostgreSQL answer from the index alone.
+            models.Index(fields=["board", "created_at"], include=["user", "value"], name="scoreevent_board_time"),
+            models.Index(fields=["user", "created_at"], name="scoreevent_user_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.value:+d} on {self.board_id}"
+
+
+class Standing(models.Model):
+    """A user's score in one bucket of one period of a board.
+
+    The seeds' daily/weekly/monthly/yearly pomodoro counters are these rows.
+    ``user`` stores the public user id, so ranking never needs a join.
+    """
+
+    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="standings")
+    period = models.CharField(max_length=16, choices=Period.choices)
+    bucket_start = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        to_field="username",
+        db_column="user_id",
+        related_name="standings",
+    )
+    score = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["board", "period", "bucket_start", "user"], name="standing_unique_user"),
+            models.CheckConstraint(
+                condition=Q(score__gte=-SCORE_LIMIT) & Q(score__lte=SCORE_LIMIT), name="standing_score_range"
+            ),
+        ]
+        indexes = [
+            # Ranking: one index serves both directions. Read forwards it is
+            # "score asc, user asc"; backwards, "score desc, user desc".
+            models.Index(fields=["board", "period", "bucket_start", "score", "user"], name="standing_rank"),
+            models.Index(fields=["user", "board"], name="standing_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.score} ({self.board_id} {self.period} {self.bucket_start:%Y-%m-%d})"
+
+
+class BucketRepair(models.Model):
+    """A bucket whose Redis copy missed a committed write and must be rebuilt."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="repairs")
+    period = models.CharField(max_length=16, choices=Period.choices)
+    bucket_start = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    # Refreshed by every new failure, so a repair that started earlier keeps the mark.
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["board", "period", "bucket_start"], name="bucketrepair_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.board_id} {self.period} {self.bucket_start:%Y-%m-%d}: {self.reason}"

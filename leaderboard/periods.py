@@ -1,0 +1,107 @@
+"""Period buckets: where a period starts and ends in a board's time zone.
+
+Daily buckets start at local midnight, weekly on ISO Monday, monthly on the
+1st, yearly on 1 January; all-time has one bucket. Boundaries are computed on
+local calendar dates and only then turned into instants, so a DST change moves
+the UTC instant of midnight, never the date a submit belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import models
+
+
+class Period(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+    YEARLY = "yearly", "Yearly"
+    ALL_TIME = "all_time", "All time"
+
+
+PERIOD_ORDER: tuple[str, ...] = tuple(Period.values)
+# The one bucket of the all-time period.
+ALL_TIME_START = datetime(1970, 1, 1, tzinfo=UTC)
+ALIASES = {"all-time": Period.ALL_TIME, "alltime": Period.ALL_TIME, "all": Period.ALL_TIME}
+
+
+def parse_period(value: str) -> Period | None:
+    value = (value or "").strip().lower()
+    if value in ALIASES:
+        return ALIASES[value]
+    try:
+        return Period(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One period bucket of a board: ``[start, end)`` as UTC instants."""
+
+    period: str
+    start: datetime
+    end: datetime | None
+    local_start: date | None
+
+    @property
+    def key(self) -> str:
+        """Compact, readable id used in Redis key names."""
+        if self.local_start is None:
+            return "all"
+        return self.local_start.isoformat()
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    # Round-tripping through UTC resolves a midnight that a DST jump skipped.
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def _period_start_date(period: str, day: date) -> date:
+    if period == Period.DAILY:
+        return day
+    if period == Period.WEEKLY:
+        return day - timedelta(days=day.weekday())
+    if period == Period.MONTHLY:
+        return day.replace(day=1)
+    if period == Period.YEARLY:
+        return day.replace(month=1, day=1)
+    raise ValueError(f"unknown period {period!r}")
+
+
+def _next_start_date(period: str, start: date) -> date:
+    if period == Period.DAILY:
+        return start + timedelta(days=1)
+    if period == Period.WEEKLY:
+        return start + timedelta(days=7)
+    if period == Period.MONTHLY:
+        return date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    if period == Period.YEARLY:
+        return date(start.year + 1, 1, 1)
+    raise ValueError(f"unknown period {period!r}")
+
+
+def bucket_for(period: str, instant: datetime, time_zone: str) -> Bucket:
+    """The bucket of ``period`` that contains ``instant`` in ``time_zone``."""
+    if period == Period.ALL_TIME:
+        return Bucket(Period.ALL_TIME, ALL_TIME_START, None, None)
+    zone = ZoneInfo(time_zone)
+    local_day = instant.astimezone(zone).date()
+    start_day = _period_start_date(period, local_day)
+    end_day = _next_start_date(period, start_day)
+    return Bucket(period, _local_midnight(start_day, zone), _local_midnight(end_day, zone), start_day)
+
+
+def bucket_starting(period: str, start: datetime, time_zone: str) -> Bucket:
+    """The bucket whose start instant is ``start``."""
+    return bucket_for(period, start, time_zone)
+
+
+def previous_bucket(bucket: Bucket, time_zone: str) -> Bucket | None:
+    if bucket.period == Period.ALL_TIME:
+        return None
+    return bucket_for(bucket.period, bucket.start - timedelta(seconds=1), time_zone)

@@ -1,0 +1,540 @@
+"""The one module that owns Redis: key names, Lua scripts, pipelines, connections.
+
+Layout (``P`` is ``settings.LEADERBOARD_REDIS_PREFIX``; the ``{b:<slug>}`` hash
+tag keeps every key of a board in one Redis Cluster slot, so the scripts below
+may touch them together)::
+
+    P:{b:<slug>}:z:<period>:<bucket>       sorted set: member = user id, score = standing
+    P:{b:<slug>}:ready:<period>:<bucket>   "the sorted set is complete" (set by warming)
+    P:{b:<slug>}:u:<user id>               hash: the user's cached details on this board
+    P:{b:<slug>}:lock:<name>               single-flight locks (warming, resets)
+    P:{b:<slug>}:tmp:<period>:<bucket>:<token>   a sorted set being warmed
+
+A sorted set without its ``ready`` key is cold: submits leave it alone (the
+warm that follows reads PostgreSQL, which already has them) and reads fall
+back to PostgreSQL. Bucket keys expire some days after their period ends.
+
+Ranks follow one rule (see ``ranking``): rank = 1 + the number of members with
+a strictly better score. Equal scores are listed in Redis' own order: user id
+descending on higher-is-better boards (ZREVRANGE), ascending otherwise.
+
+Errors are raised as ``RedisUnavailable``, never swallowed. After a
+connection failure a short circuit breaker fails fast instead of waiting on
+every call, so reads fall back to PostgreSQL without paying timeouts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+# --------------------------------------------------------------------------- connection
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be reached or answered with an error."""
+
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+_down_until = 0.0
+BREAKER_SECONDS = 2.0
+
+
+def client() -> redis.Redis:
+    """The shared client for ``settings.REDIS_URL`` (fails fast while the breaker is open)."""
+    if time.monotonic() < _down_until:
+        raise RedisUnavailable("Redis is unavailable (recent connection failure)")
+    url = settings.REDIS_URL
+    found = _clients.get(url)
+    if found is not None:
+        return found
+    with _clients_lock:
+        found = _clients.get(url)
+        if found is None:
+            timeout = settings.REDIS_SOCKET_TIMEOUT
+            found = redis.Redis.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                health_check_interval=30,
+                # One quick retry covers a connection the server closed while idle.
+                retry=Retry(NoBackoff(), 1),
+                max_connections=200,
+            )
+            _clients[url] = found
+    return found
+
+
+def reset_clients() -> None:
+    """Forget connections and close the breaker (tests, and after a fork)."""
+    global _down_until
+    with _clients_lock:
+        for found in _clients.values():
+            found.close()
+        _clients.clear()
+    _down_until = 0.0
+
+
+class _guard:
+    """Turn redis-py errors into ``RedisUnavailable`` and trip the breaker."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        global _down_until
+        if exc is None:
+            return False
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            _down_until = time.monotonic() + BREAKER_SECONDS
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, redis.RedisError):
+            raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        return False
+
+
+def ping() -> bool:
+    with _guard():
+        return bool(client().ping())
+
+
+# --------------------------------------------------------------------------- key names
+
+
+def _tag(board_slug: str) -> str:
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:{{b:{board_slug}}}"
+
+
+def bucket_key(board_slug: str, period: str, bucket: str) -> str:
+    return f"{_tag(board_slug)}:z:{period}:{bucket}"
+
+
+def ready_key(board_slug: str, period: str, bucket: str) -> str:
+    return f"{_tag(board_slug)}:ready:{period}:{bucket}"
+
+
+def user_key(board_slug: str, user_id: str) -> str:
+    return f"{_tag(board_slug)}:u:{user_id}"
+
+
+def lock_key(board_slug: str, name: str) -> str:
+    return f"{_tag(board_slug)}:lock:{name}"
+
+
+def warming_key(board_slug: str, period: str, bucket: str, token: str) -> str:
+    return f"{_tag(board_slug)}:tmp:{period}:{bucket}:{token}"
+
+
+def board_pattern(board_slug: str) -> str:
+    return f"{_tag(board_slug)}:*"
+
+
+def user_keys_pattern(board_slug: str) -> str:
+    return f"{_tag(board_slug)}:u:*"
+
+
+def all_keys_pattern() -> str:
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:*"
+
+
+def group_name(board_slug: str, period: str) -> str:
+    """Channels group of a board's period (ASCII letters, digits, '.', '-', '_')."""
+    return f"lb.{board_slug}.{period}"
+
+
+# --------------------------------------------------------------------------- scripts
+
+_SUBMIT = """
+-- KEYS[1]: user hash; KEYS[2i], KEYS[2i+1]: sorted set and ready key of bucket i
+-- ARGV: member, flag ('' | 'GT' | 'LT'), higher_is_better, user ttl, updated_at,
+--       cached_at, then per bucket: period, bucket id, score, expire-at
+local member, flag, hib = ARGV[1], ARGV[2], ARGV[3] == '1'
+local ukey = KEYS[1]
+local out = {}
+local n = (#KEYS - 1) / 2
+for i = 1, n do
+  local z, ready = KEYS[2 * i], KEYS[2 * i + 1]
+  local base = 6 + (i - 1) * 4
+  local period, bucket, score, expireat = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+  if redis.call('EXISTS', ready) == 1 then
+    if flag == '' then
+      redis.call('ZADD', z, score, member)
+    else
+      redis.call('ZADD', z, flag, score, member)
+    end
+    redis.call('EXPIREAT', z, expireat)
+    local cur = redis.call('ZSCORE', z, member)
+    local better
+    if hib then
+      better = redis.call('ZCOUNT', z, '(' .. cur, '+inf')
+    else
+      better = redis.call('ZCOUNT', z, '-inf', '(' .. cur)
+    end
+    out[i] = {better + 1, redis.call('ZCARD', z)}
+  else
+    out[i] = {-1, -1}
+  end
+  -- The user's cached details: never let a late, older write win.
+  local old_bucket = redis.call('HGET', ukey, period .. ':b')
+  local old = tonumber(redis.call('HGET', ukey, period) or '')
+  local new = tonumber(score)
+  if flag == '' or old_bucket ~= bucket or old == nil
+     or (flag == 'GT' and new > old) or (flag == 'LT' and new < old) then
+    redis.call('HSET', ukey, period, score, period .. ':b', bucket)
+  end
+end
+redis.call('HSET', ukey, 'updated_at', ARGV[5], 'cached_at', ARGV[6])
+redis.call('EXPIRE', ukey, ARGV[4])
+return out
+"""
+
+_TOP = """
+-- KEYS: sorted set, ready key; ARGV: offset, limit, higher_is_better
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+local z, offset, limit, hib = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
+local total = redis.call('ZCARD', z)
+local items = {}
+if limit > 0 then
+  if hib then
+    items = redis.call('ZREVRANGE', z, offset, offset + limit - 1, 'WITHSCORES')
+  else
+    items = redis.call('ZRANGE', z, offset, offset + limit - 1, 'WITHSCORES')
+  end
+end
+local better = 0
+if #items > 0 then
+  if hib then better = redis.call('ZCOUNT', z, '(' .. items[2], '+inf')
+  else better = redis.call('ZCOUNT', z, '-inf', '(' .. items[2]) end
+end
+return {1, total, better, items}
+"""
+
+_AROUND = """
+-- KEYS: sorted set, ready key; ARGV: member, entries above and below, higher_is_better
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+local z, member, n, hib = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local total = redis.call('ZCARD', z)
+local pos
+if hib then pos = redis.call('ZREVRANK', z, member) else pos = redis.call('ZRANK', z, member) end
+if not pos then return {1, total, -1, 0, {}} end
+-- A full window of 2n+1 entries, shifted inwards at the top and bottom edges.
+local start = pos - n
+if start < 0 then start = 0 end
+local stop = start + 2 * n
+if stop > total - 1 then
+  stop = total - 1
+  start = math.max(0, stop - 2 * n)
+end
+local items
+if hib then items = redis.call('ZREVRANGE', z, start, stop, 'WITHSCORES')
+else items = redis.call('ZRANGE', z, start, stop, 'WITHSCORES') end
+local better = 0
+if #items > 0 then
+  if hib then better = redis.call('ZCOUNT', z, '(' .. items[2], '+inf')
+  else better = redis.call('ZCOUNT', z, '-inf', '(' .. items[2]) end
+end
+return {1, total, start, better, items}
+"""
+
+_MEMBERS = """
+-- KEYS: sorted set, ready key; ARGV: higher_is_better, members...
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+local z, hib = KEYS[1], ARGV[1] == '1'
+local out = {}
+for i = 2, #ARGV do
+  local s = redis.call('ZSCORE', z, ARGV[i])
+  if s then
+    local better
+    if hib then better = redis.call('ZCOUNT', z, '(' .. s, '+inf')
+    else better = redis.call('ZCOUNT', z, '-inf', '(' .. s) end
+    out[#out + 1] = {ARGV[i], s, better + 1}
+  end
+end
+return {1, redis.call('ZCARD', z), out}
+"""
+
+_WARM_FINISH = """
+-- KEYS: warming set, sorted set, ready key; ARGV: expire-at
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('EXPIREAT', KEYS[2], ARGV[1])
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[3], '1')
+redis.call('EXPIREAT', KEYS[3], ARGV[1])
+return 1
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+def _script(source: str) -> Any:
+    """A registered script (EVALSHA, loading it on first use) for the current client."""
+    conn = client()
+    key = (id(conn), source)
+    found = _scripts.get(key)
+    if found is None:
+        found = conn.register_script(source)
+        _scripts[key] = found
+    return found
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _score(raw: str | float | int) -> int:
+    return int(float(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    """Entries (user id, score) in rank order, with the rank of the first one."""
+
+    total: int
+    start: int
+    first_better: int
+    items: list[tuple[str, int]]
+
+
+def _pairs(flat: Sequence[str]) -> list[tuple[str, int]]:
+    return [(flat[i], _score(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _flag(higher_is_better: bool) -> str:
+    return "1" if higher_is_better else "0"
+
+
+# --------------------------------------------------------------------------- writes
+
+
+@dataclass(frozen=True, slots=True)
+class BucketWrite:
+    period: str
+    bucket: str
+    score: int
+    expire_at: int
+
+
+def apply_submit(
+    *,
+    board_slug: str,
+    member: str,
+    writes: Sequence[BucketWrite],
+    zadd_flag: str,
+    higher_is_better: bool,
+    updated_at: str,
+    cached_at: str,
+    user_ttl: int,
+) -> list[tuple[int, int] | None]:
+    """Write a committed submission to every warm bucket in one atomic round trip.
+
+    Scores are the absolute values PostgreSQL committed. With a ``GT``/``LT``
+    flag (operators whose score only moves one way) a late arrival can never
+    overwrite a newer value, and a repeat is harmless. Returns, per bucket,
+    ``(rank, total)`` or ``None`` when the bucket is cold.
+    """
+    keys = [user_key(board_slug, member)]
+    args: list[str | int] = [member, zadd_flag, _flag(higher_is_better), user_ttl, updated_at, cached_at]
+    for write in writes:
+        keys += [bucket_key(board_slug, write.period, write.bucket), ready_key(board_slug, write.period, write.bucket)]
+        args += [write.period, write.bucket, str(write.score), write.expire_at]
+    with _guard():
+        raw = _script(_SUBMIT)(keys=keys, args=args)
+    return [None if rank < 0 else (int(rank), int(total)) for rank, total in raw]
+
+
+def scores_apply(
+    *, board_slug: str, period: str, bucket: str, scores: Iterable[tuple[str, int]], zadd_flag: str
+) -> None:
+    """Write absolute scores into a warm bucket (catch-up after warming, repairs)."""
+    key = bucket_key(board_slug, period, bucket)
+    batch = dict(scores)
+    if not batch:
+        return
+    with _guard():
+        if zadd_flag == "GT":
+            client().zadd(key, batch, gt=True)
+        elif zadd_flag == "LT":
+            client().zadd(key, batch, lt=True)
+        else:
+            client().zadd(key, batch)
+
+
+def members_remove(*, board_slug: str, period: str, bucket: str, members: Sequence[str]) -> int:
+    if not members:
+        return 0
+    with _guard():
+        return int(client().zrem(bucket_key(board_slug, period, bucket), *members))
+
+
+def warm_begin(*, board_slug: str, period: str, bucket: str) -> str:
+    """A fresh, empty staging key for warming one bucket."""
+    key = warming_key(board_slug, period, bucket, uuid.uuid4().hex[:12])
+    with _guard():
+        client().delete(key)
+        # A crashed warm leaves no garbage behind for long.
+        return key
+
+
+def warm_add(*, staging_key: str, batch: Sequence[tuple[str, int]]) -> None:
+    """Add one batch to a staging key: one ZADD, pipelined with its TTL."""
+    if not batch:
+        return
+    mapping = dict(batch)
+    with _guard():
+        pipe = client().pipeline(transaction=False)
+        pipe.zadd(staging_key, mapping)
+        pipe.expire(staging_key, 3600)
+        pipe.execute()
+
+
+def warm_finish(*, board_slug: str, period: str, bucket: str, staging_key: str, expire_at: int) -> None:
+    """Atomically replace the live bucket with the staging key and mark it ready."""
+    keys = [staging_key, bucket_key(board_slug, period, bucket), ready_key(board_slug, period, bucket)]
+    with _guard():
+        _script(_WARM_FINISH)(keys=keys, args=[expire_at])
+
+
+def bucket_invalidate(*, board_slug: str, period: str, bucket: str) -> None:
+    """Make a bucket cold: the next read warms it again from PostgreSQL."""
+    with _guard():
+        client().delete(ready_key(board_slug, period, bucket), bucket_key(board_slug, period, bucket))
+
+
+def bucket_is_ready(*, board_slug: str, period: str, bucket: str) -> bool:
+    with _guard():
+        return bool(client().exists(ready_key(board_slug, period, bucket)))
+
+
+def lock_acquire(*, board_slug: str, name: str, ttl_ms: int) -> str | None:
+    """Take a named lock of a board; returns the token, or None if it is held."""
+    token = uuid.uuid4().hex
+    with _guard():
+        ok = client().set(lock_key(board_slug, name), token, nx=True, px=ttl_ms)
+    return token if ok else None
+
+
+def lock_release(*, board_slug: str, name: str, token: str) -> None:
+    with _guard():
+        _script(_UNLOCK)(keys=[lock_key(board_slug, name)], args=[token])
+
+
+def user_details_set(*, board_slug: str, user_id: str, fields: dict[str, str], ttl: int) -> None:
+    key = user_key(board_slug, user_id)
+    with _guard():
+        pipe = client().pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, ttl)
+        pipe.execute()
+
+
+def user_details_get(*, board_slug: str, user_id: str) -> dict[str, str]:
+    with _guard():
+        return client().hgetall(user_key(board_slug, user_id))
+
+
+def keys_delete(pattern: str) -> int:
+    """Delete every key matching ``pattern`` (SCAN + UNLINK in batches)."""
+    deleted = 0
+    with _guard():
+        conn = client()
+        batch: list[str] = []
+        for key in conn.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += conn.unlink(*batch)
+                batch.clear()
+        if batch:
+            deleted += conn.unlink(*batch)
+    return deleted
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def top_range(
+    *, board_slug: str, period: str, bucket: str, offset: int, limit: int, higher_is_better: bool
+) -> RangeResult | None:
+    """A page of a bucket in rank order, or None when the bucket is cold."""
+    keys = [bucket_key(board_slug, period, bucket), ready_key(board_slug, period, bucket)]
+    with _guard():
+        raw = _script(_TOP)(keys=keys, args=[offset, limit, _flag(higher_is_better)])
+    if raw[0] == 0:
+        return None
+    return RangeResult(total=int(raw[1]), start=offset, first_better=int(raw[2]), items=_pairs(raw[3]))
+
+
+def around_range(
+    *, board_slug: str, period: str, bucket: str, member: str, count: int, higher_is_better: bool
+) -> RangeResult | None:
+    """``count`` entries above and below ``member``; ``start`` is -1 when unranked."""
+    keys = [bucket_key(board_slug, period, bucket), ready_key(board_slug, period, bucket)]
+    with _guard():
+        raw = _script(_AROUND)(keys=keys, args=[member, count, _flag(higher_is_better)])
+    if raw[0] == 0:
+        return None
+    return RangeResult(total=int(raw[1]), start=int(raw[2]), first_better=int(raw[3]), items=_pairs(raw[4]))
+
+
+@dataclass(frozen=True, slots=True)
+class MembersResult:
+    total: int
+    found: dict[str, tuple[int, int]]  # user id -> (score, rank)
+
+
+def members_ranks(
+    *, board_slug: str, period: str, bucket: str, members: Sequence[str], higher_is_better: bool
+) -> MembersResult | None:
+    """Score and rank of each of ``members`` that is ranked, or None when cold."""
+    keys = [bucket_key(board_slug, period, bucket), ready_key(board_slug, period, bucket)]
+    with _guard():
+        raw = _script(_MEMBERS)(keys=keys, args=[_flag(higher_is_better), *members])
+    if raw[0] == 0:
+        return None
+    return MembersResult(total=int(raw[1]), found={m: (_score(s), int(r)) for m, s, r in raw[2]})
+
+
+def bucket_members(*, board_slug: str, period: str, bucket: str, batch: int = 5000) -> Iterable[list[tuple[str, int]]]:
+    """Every member of a bucket with its score, in batches (ZSCAN)."""
+    key = bucket_key(board_slug, period, bucket)
+    with _guard():
+        conn = client()
+        cursor = 0
+        while True:
+            cursor, found = conn.zscan(key, cursor=cursor, count=batch)
+            if found:
+                yield [(member, _score(score)) for member, score in found]
+            if cursor == 0:
+                break
+
+
+def bucket_card(*, board_slug: str, period: str, bucket: str) -> int:
+    with _guard():
+        return int(client().zcard(bucket_key(board_slug, period, bucket)))
+
+
+def server_info() -> dict[str, Any]:
+    with _guard():
+        conn = client()
+        info = conn.info("memory")
+        info.update(conn.info("stats"))
+        info.update(conn.info("server"))
+        return info

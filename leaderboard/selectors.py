@@ -1,0 +1,372 @@
+"""Reads of the leaderboard engine: Redis first, PostgreSQL with the same ranking.
+
+The ranking rule (ARCHITECTURE 3): ranks are 1-based standard competition
+ranks ("1224"): equal scores share a rank, and rank = 1 + the number of
+entries with a strictly better score. Entries with equal scores are listed by
+user id, descending on higher-is-better boards and ascending on
+lower-is-better boards (Redis' own order; PostgreSQL sorts the same way). Both
+paths compute ranks with ``ranked`` below, so they agree entry for entry.
+
+Every result says whether it came from the cache. A cold bucket (no ready
+key) is warmed once (``bucket_warm_on_miss``) while this read uses PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from . import metrics, redis_store
+from .models import Board, Standing
+from .periods import PERIOD_ORDER, Bucket
+from .services import USER_DETAILS_TTL, bucket_warm_on_miss
+
+logger = logging.getLogger(__name__)
+
+MAX_LIMIT = 100
+MAX_AROUND = 50
+MAX_MEMBERS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    user_id: str
+    score: int
+    rank: int
+
+
+@dataclass
+class LeaderboardPage:
+    board: Board
+    bucket: Bucket
+    entries: list[Entry]
+    total: int
+    cached: bool
+    offset: int = 0
+    limit: int = 0
+
+
+@dataclass
+class MembersPage:
+    board: Board
+    bucket: Bucket
+    entries: list[Entry]
+    unranked: list[str]
+    total: int
+    cached: bool
+
+
+@dataclass
+class RankInfo:
+    board: Board
+    bucket: Bucket
+    user_id: str
+    score: int | None
+    rank: int | None
+    total: int
+    cached: bool
+
+    @property
+    def percentile(self) -> float | None:
+        """Share of ranked users this user ranks at or above, in percent."""
+        if self.rank is None or self.total == 0:
+            return None
+        return round(100.0 * (self.total - self.rank + 1) / self.total, 2)
+
+
+@dataclass
+class UserStats:
+    board: Board
+    user_id: str
+    scores: dict[str, int]
+    buckets: dict[str, Bucket]
+    updated_at: datetime | None
+    cached_at: datetime | None
+    cached: bool
+    ranks: dict[str, int | None] = field(default_factory=dict)
+
+
+def ranked(items: list[tuple[str, int]], *, start: int, first_better: int) -> list[Entry]:
+    """Give rank-ordered ``items`` their competition ranks.
+
+    ``start`` is the 0-based position of the first item, ``first_better`` the
+    number of entries strictly better than it. An item whose score differs
+    from the one before has exactly ``position`` entries above it, all better.
+    """
+    entries: list[Entry] = []
+    rank = first_better + 1
+    previous: int | None = None
+    for index, (user_id, score) in enumerate(items):
+        if index > 0 and score != previous:
+            rank = start + index + 1
+        entries.append(Entry(user_id, score, rank))
+        previous = score
+    return entries
+
+
+# --------------------------------------------------------------------------- PostgreSQL side
+
+
+def _standings(board: Board, bucket: Bucket) -> QuerySet[Standing]:
+    return Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
+
+
+def _order(board: Board) -> tuple[str, str]:
+    return ("-score", "-user_id") if board.higher_is_better else ("score", "user_id")
+
+
+def _better_than(board: Board, score: int) -> Q:
+    return Q(score__gt=score) if board.higher_is_better else Q(score__lt=score)
+
+
+def _before(board: Board, score: int, user_id: str) -> Q:
+    """Entries listed before (score, user_id) in rank order."""
+    same = Q(score=score) & (Q(user_id__gt=user_id) if board.higher_is_better else Q(user_id__lt=user_id))
+    return _better_than(board, score) | same
+
+
+def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int) -> redis_store.RangeResult:
+    rows = _standings(board, bucket)
+    items = list(rows.order_by(*_order(board)).values_list("user_id", "score")[offset : offset + limit])
+    first_better = rows.filter(_better_than(board, items[0][1])).count() if items else 0
+    return redis_store.RangeResult(rows.count(), offset, first_better, items)
+
+
+def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int) -> redis_store.RangeResult:
+    rows = _standings(board, bucket)
+    total = rows.count()
+    mine = rows.filter(user_id=user_id).values_list("score", flat=True).first()
+    if mine is None:
+        return redis_store.RangeResult(total, -1, 0, [])
+    position = rows.filter(_before(board, mine, user_id)).count()
+    start, stop = around_window(position, count, total)
+    page = _pg_range(board, bucket, start, stop - start + 1)
+    return redis_store.RangeResult(total, start, page.first_better, page.items)
+
+
+def around_window(position: int, count: int, total: int) -> tuple[int, int]:
+    """Inclusive positions of a 2*count+1 window centred on ``position``.
+
+    At the top or bottom edge the window shifts inwards so a full page still
+    comes back (the Lua script in ``redis_store`` does the same).
+    """
+    start = max(0, position - count)
+    stop = start + 2 * count
+    if stop > total - 1:
+        stop = total - 1
+        start = max(0, stop - 2 * count)
+    return start, stop
+
+
+def _pg_members(board: Board, bucket: Bucket, user_ids: list[str]) -> redis_store.MembersResult:
+    rows = _standings(board, bucket)
+    scores = dict(rows.filter(user_id__in=user_ids).values_list("user_id", "score"))
+    found = {uid: (score, rows.filter(_better_than(board, score)).count() + 1) for uid, score in scores.items()}
+    return redis_store.MembersResult(rows.count(), found)
+
+
+# --------------------------------------------------------------------------- Redis first
+
+
+def _redis_or_none(operation: str, call, *, board: Board, bucket: Bucket):
+    """Run a Redis read; None means "use PostgreSQL" (Redis down or bucket cold)."""
+    try:
+        found = call()
+    except redis_store.RedisUnavailable as exc:
+        metrics.REDIS_ERRORS.labels(operation).inc()
+        logger.warning("Redis read %s failed, serving from PostgreSQL: %s", operation, exc)
+        metrics.READS.labels("postgres_fallback").inc()
+        return None
+    if found is None:
+        metrics.READS.labels("cache_miss").inc()
+        bucket_warm_on_miss(board=board, bucket=bucket)
+        return None
+    metrics.READS.labels("cache_hit").inc()
+    return found
+
+
+def _current(board: Board, period: str, at: datetime | None) -> Bucket:
+    return board.bucket(period, at or timezone.now())
+
+
+def leaderboard_page(
+    *, board: Board, period: str, limit: int = 10, offset: int = 0, at: datetime | None = None
+) -> LeaderboardPage:
+    """Top entries of the current bucket of ``period``, ``limit`` from ``offset``."""
+    bucket = _current(board, period, at)
+    limit = max(0, min(limit, MAX_LIMIT))
+    found = _redis_or_none(
+        "top",
+        lambda: redis_store.top_range(
+            board_slug=board.slug,
+            period=period,
+            bucket=bucket.key,
+            offset=offset,
+            limit=limit,
+            higher_is_better=board.higher_is_better,
+        ),
+        board=board,
+        bucket=bucket,
+    )
+    cached = found is not None
+    result = found if found is not None else _pg_range(board, bucket, offset, limit)
+    entries = ranked(result.items, start=offset, first_better=result.first_better)
+    return LeaderboardPage(board, bucket, entries, result.total, cached, offset, limit)
+
+
+def leaderboard_around(
+    *, board: Board, period: str, user_id: str, count: int = 5, at: datetime | None = None
+) -> LeaderboardPage:
+    """``count`` entries above and below a user (a full window at the edges)."""
+    bucket = _current(board, period, at)
+    count = max(0, min(count, MAX_AROUND))
+    found = _redis_or_none(
+        "around",
+        lambda: redis_store.around_range(
+            board_slug=board.slug,
+            period=period,
+            bucket=bucket.key,
+            member=user_id,
+            count=count,
+            higher_is_better=board.higher_is_better,
+        ),
+        board=board,
+        bucket=bucket,
+    )
+    cached = found is not None
+    result = found if found is not None else _pg_around(board, bucket, user_id, count)
+    if result.start < 0:
+        return LeaderboardPage(board, bucket, [], result.total, cached, 0, 2 * count + 1)
+    entries = ranked(result.items, start=result.start, first_better=result.first_better)
+    return LeaderboardPage(board, bucket, entries, result.total, cached, result.start, 2 * count + 1)
+
+
+def leaderboard_members(*, board: Board, period: str, user_ids: list[str], at: datetime | None = None) -> MembersPage:
+    """A chosen set of users (friends, a team) with their global ranks, best first."""
+    bucket = _current(board, period, at)
+    wanted = list(dict.fromkeys(user_ids))[:MAX_MEMBERS]
+    found = _redis_or_none(
+        "members",
+        lambda: redis_store.members_ranks(
+            board_slug=board.slug,
+            period=period,
+            bucket=bucket.key,
+            members=wanted,
+            higher_is_better=board.higher_is_better,
+        ),
+        board=board,
+        bucket=bucket,
+    )
+    cached = found is not None
+    result = found if found is not None else _pg_members(board, bucket, wanted)
+    entries = [Entry(uid, score, rank) for uid, (score, rank) in result.found.items()]
+    # Rank order, and within a rank the same user-id order as full listings.
+    entries.sort(key=lambda e: e.user_id, reverse=board.higher_is_better)
+    entries.sort(key=lambda e: e.rank)
+    unranked = [uid for uid in wanted if uid not in result.found]
+    return MembersPage(board, bucket, entries, unranked, result.total, cached)
+
+
+def user_rank(*, board: Board, period: str, user_id: str, at: datetime | None = None) -> RankInfo:
+    """One user's rank, score and the number of ranked users."""
+    page = leaderboard_members(board=board, period=period, user_ids=[user_id], at=at)
+    entry = page.entries[0] if page.entries else None
+    return RankInfo(
+        board,
+        page.bucket,
+        user_id,
+        entry.score if entry else None,
+        entry.rank if entry else None,
+        page.total,
+        page.cached,
+    )
+
+
+def user_stats(*, board: Board, user_id: str, at: datetime | None = None) -> UserStats:
+    """A user's score in the current bucket of every period of a board.
+
+    From the user's cached details in Redis; on a miss (or a cached bucket
+    that is no longer current) loaded from PostgreSQL and cached again.
+    """
+    now = at or timezone.now()
+    buckets = {b.period: b for b in board.live_buckets(now)}
+    try:
+        cached = redis_store.user_details_get(board_slug=board.slug, user_id=user_id)
+    except redis_store.RedisUnavailable as exc:
+        metrics.REDIS_ERRORS.labels("user_stats").inc()
+        logger.warning("Redis read user_stats failed, serving from PostgreSQL: %s", exc)
+        return _pg_user_stats(board, user_id, buckets, cache=False)
+    if cached and all(f"{p}:b" in cached or p not in buckets for p in PERIOD_ORDER):
+        metrics.READS.labels("cache_hit").inc()
+        scores = {p: int(float(cached[p])) if cached.get(f"{p}:b") == b.key else 0 for p, b in buckets.items()}
+        return UserStats(
+            board,
+            user_id,
+            scores,
+            buckets,
+            _parse_time(cached.get("updated_at")),
+            _parse_time(cached.get("cached_at")),
+            cached=True,
+        )
+    metrics.READS.labels("cache_miss").inc()
+    return _pg_user_stats(board, user_id, buckets, cache=True)
+
+
+def _pg_user_stats(board: Board, user_id: str, buckets: dict[str, Bucket], *, cache: bool) -> UserStats:
+    q = Q()
+    for bucket in buckets.values():
+        q |= Q(period=bucket.period, bucket_start=bucket.start)
+    rows = Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score", "updated_at")
+    scores = dict.fromkeys(buckets, 0)
+    updated_at = None
+    for period, score, changed in rows:
+        scores[period] = score
+        updated_at = max(updated_at, changed) if updated_at else changed
+    cached_at = None
+    if cache:
+        cached_at = timezone.now()
+        fields = {"updated_at": updated_at.isoformat() if updated_at else "", "cached_at": cached_at.isoformat()}
+        for period, bucket in buckets.items():
+            fields[period] = str(scores[period])
+            fields[f"{period}:b"] = bucket.key
+        try:
+            redis_store.user_details_set(board_slug=board.slug, user_id=user_id, fields=fields, ttl=USER_DETAILS_TTL)
+        except redis_store.RedisUnavailable:
+            cached_at = None
+    return UserStats(board, user_id, scores, buckets, updated_at, cached_at, cached=False)
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def board_current_periods(*, board: Board, at: datetime | None = None) -> list[dict[str, object]]:
+    """The live bucket of each period, with the next reset in UTC and local time."""
+    now = at or timezone.now()
+    zone = ZoneInfo(board.time_zone)
+    return [
+        {
+            "period": bucket.period,
+            "bucket": bucket.key,
+            "bucket_start": bucket.start,
+            "bucket_start_local": bucket.start.astimezone(zone).isoformat(),
+            "next_reset": bucket.end,
+            "next_reset_local": bucket.end.astimezone(zone).isoformat() if bucket.end else None,
+            "seconds_to_reset": int((bucket.end - now).total_seconds()) if bucket.end else None,
+        }
+        for bucket in board.live_buckets(now)
+    ]
+
+
+def board_list() -> QuerySet[Board]:
+    return Board.objects.filter(is_active=True).order_by("slug")

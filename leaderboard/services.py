@@ -1,0 +1,421 @@
+"""Writes of the leaderboard engine: the dual write, warming and repair.
+
+The dual write lives here and only here. ``score_submit`` guarantees:
+
+* PostgreSQL first: one transaction appends the ``ScoreEvent`` and upserts the
+  user's ``Standing`` in every live bucket of the board, with the operator
+  applied by PostgreSQL itself (``score + value``, ``GREATEST``...), so
+  concurrent submits for one user never lose an update.
+* Exactly once: a submission with an idempotency key is claimed by a unique
+  index (``ON CONFLICT DO NOTHING``); a retry, even one racing the first
+  attempt, gets the first response back and counts nothing.
+* Redis after the commit, in one atomic script covering every bucket and the
+  user's cached details, with the absolute scores PostgreSQL committed. If
+  Redis fails, the submit still succeeds; the buckets are marked for repair.
+* PostgreSQL down: the error propagates (HTTP 503) and Redis is not touched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+
+from . import metrics, redis_store
+from .models import SCORE_LIMIT, Board, BucketRepair, ScoreEvent, Standing
+from .periods import Bucket, Period, bucket_for
+
+logger = logging.getLogger(__name__)
+
+METADATA_MAX_BYTES = 4096
+USER_DETAILS_TTL = 7 * 24 * 3600
+WARM_BATCH = 10_000
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def bucket_expire_at(bucket: Bucket, now: datetime | None = None) -> int:
+    """When a bucket's Redis keys may go: some days after its period ends."""
+    grace = timedelta(days=settings.LEADERBOARD_BUCKET_GRACE_DAYS)
+    if bucket.end is None:
+        # All-time keys are refreshed by every write and warm; idle ones go cold.
+        return int(((now or timezone.now()) + timedelta(days=30)).timestamp())
+    return int((bucket.end + grace).timestamp())
+
+
+def zadd_flag(board: Board) -> str:
+    """The ZADD guard that makes a late or repeated Redis write harmless.
+
+    ``best`` scores only move towards "better"; ``increment`` scores only grow
+    when values cannot be negative. ``set`` (and negative increments) move
+    both ways: there the last write wins and the reconciliation repairs a rare
+    out-of-order pair.
+    """
+    if board.operator == Board.Operator.BEST:
+        return "GT" if board.higher_is_better else "LT"
+    if board.operator == Board.Operator.INCREMENT and board.min_value >= 0:
+        return "GT"
+    return ""
+
+
+def board_get(*, slug: str) -> Board:
+    board = Board.objects.filter(slug=slug, is_active=True).first()
+    if board is None:
+        raise NotFound(f"No board {slug!r}.")
+    return board
+
+
+def period_check(*, board: Board, period: str) -> str:
+    from .periods import parse_period
+
+    parsed = parse_period(period)
+    if parsed is None:
+        raise NotFound(f"Unknown period {period!r}; use one of {', '.join(Period.values)}.")
+    if not board.keeps(parsed):
+        raise NotFound(f"Board {board.slug!r} keeps no {parsed} leaderboard; it keeps {', '.join(board.periods)}.")
+    return str(parsed)
+
+
+# --------------------------------------------------------------------------- submit
+
+
+@dataclass
+class SubmitResult:
+    event_id: int
+    board: Board
+    user_id: str
+    value: int
+    created_at: datetime
+    scores: dict[str, int]
+    ranks: dict[str, int | None] = field(default_factory=dict)
+    replayed: bool = False
+    cache_updated: bool = False
+
+
+def submit_permission_check(*, board: Board, caller: Any, user_id: str) -> None:
+    """Who may submit: a user for themselves; others and authoritative boards need trust."""
+    trusted = bool(getattr(caller, "can_submit_for_others", lambda: False)())
+    if board.authoritative and not trusted:
+        raise Forbidden(f"Board {board.slug!r} only accepts scores from trusted servers.")
+    if user_id != caller.get_username() and not trusted:
+        raise Forbidden("You may only submit scores for yourself.")
+
+
+def _validate_submission(board: Board, value: Any, idempotency_key: str | None, metadata: Any) -> None:
+    errors: dict[str, str] = {}
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors["value"] = "A whole number is required."
+    elif not board.min_value <= value <= board.max_value:
+        errors["value"] = f"Must be between {board.min_value} and {board.max_value} on board {board.slug!r}."
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
+        errors["idempotency_key"] = "Must be 1 to 128 characters."
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            errors["metadata"] = "Must be a JSON object."
+        elif len(json.dumps(metadata)) > METADATA_MAX_BYTES:
+            errors["metadata"] = f"Must be at most {METADATA_MAX_BYTES} bytes of JSON."
+    if errors:
+        raise InvalidInput(fields=errors)
+
+
+def _score_expression(board: Board) -> str:
+    if board.operator == Board.Operator.INCREMENT:
+        return "s.score + EXCLUDED.score"
+    if board.operator == Board.Operator.BEST:
+        return "GREATEST(s.score, EXCLUDED.score)" if board.higher_is_better else "LEAST(s.score, EXCLUDED.score)"
+    return "EXCLUDED.score"
+
+
+def _submit_sql(board: Board) -> str:
+    event_table = ScoreEvent._meta.db_table
+    standing_table = Standing._meta.db_table
+    expr = _score_expression(board)
+    # One round trip: the event claims its idempotency key, and only if it did
+    # are the standings of every live bucket upserted. Rows are locked in the
+    # same (period) order by every submitter, so concurrent submits queue
+    # instead of deadlocking.
+    return f"""
+        WITH ev AS (
+            INSERT INTO {event_table} (board_id, user_id, value, idempotency_key, metadata, submitted_by, created_at)
+            VALUES (%(board)s, %(user)s, %(value)s, %(key)s, %(metadata)s, %(by)s, %(now)s)
+            ON CONFLICT (board_id, user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id
+        ), up AS (
+            INSERT INTO {standing_table} AS s (board_id, period, bucket_start, user_id, score, created_at, updated_at)
+            SELECT %(board)s, b.period, b.bucket_start, %(user)s, %(value)s, %(now)s, %(now)s
+            FROM unnest(%(periods)s::text[], %(starts)s::timestamptz[]) AS b(period, bucket_start)
+            WHERE EXISTS (SELECT 1 FROM ev)
+            ON CONFLICT (board_id, period, bucket_start, user_id) DO UPDATE
+            SET score = {expr},
+                updated_at = CASE WHEN {expr} IS DISTINCT FROM s.score THEN EXCLUDED.updated_at ELSE s.updated_at END
+            RETURNING s.period, s.score
+        )
+        SELECT (SELECT id FROM ev), up.period, up.score FROM up
+    """
+
+
+def score_submit(
+    *,
+    board: Board,
+    user_id: str,
+    value: int,
+    idempotency_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    submitted_by: str = "",
+    at: datetime | None = None,
+) -> SubmitResult:
+    """Record one submission in PostgreSQL, then mirror it into Redis.
+
+    ``user_id`` must name an existing user (callers resolve or create it).
+    Must not be called inside an outer transaction that may roll back after
+    it returns: the Redis write is registered with ``on_commit``.
+    """
+    _validate_submission(board, value, idempotency_key, metadata)
+    now = at or timezone.now()
+    buckets = board.live_buckets(now)
+    params = {
+        "board": board.pk,
+        "user": user_id,
+        "value": value,
+        "key": idempotency_key,
+        "metadata": json.dumps(metadata or {}),
+        "by": submitted_by if submitted_by != user_id else "",
+        "now": now,
+        "periods": [b.period for b in buckets],
+        "starts": [b.start for b in buckets],
+    }
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_submit_sql(board), params)
+                rows = cursor.fetchall()
+                if not rows:
+                    return _replay(board=board, user_id=user_id, value=value, idempotency_key=idempotency_key)
+                event_id = rows[0][0]
+                scores = {period: int(score) for _, period, score in rows}
+                result = SubmitResult(event_id, board, user_id, value, now, scores)
+                if idempotency_key is not None:
+                    stored = {"event_id": event_id, "scores": scores, "created_at": now.isoformat()}
+                    cursor.execute(
+                        f"UPDATE {ScoreEvent._meta.db_table} SET result = %s WHERE id = %s",
+                        [json.dumps(stored), event_id],
+                    )
+            transaction.on_commit(lambda: _mirror_submit(result, buckets))
+    except IntegrityError as exc:
+        if "standing_score_range" in str(exc):
+            raise InvalidInput(
+                fields={"value": f"The total would leave the supported range of ±{SCORE_LIMIT}."}
+            ) from exc
+        if "user_id" in str(exc) and "foreign key" in str(exc).lower():
+            raise NotFound(f"No user with user id {user_id!r}.") from exc
+        raise
+    metrics.SUBMITS.labels(board.slug, "accepted").inc()
+    return result
+
+
+def _replay(*, board: Board, user_id: str, value: int, idempotency_key: str | None) -> SubmitResult:
+    event = ScoreEvent.objects.get(board=board, user_id=user_id, idempotency_key=idempotency_key)
+    if event.value != value:
+        raise Conflict(fields={"idempotency_key": "This key was already used for a submission with a different value."})
+    stored = event.result or {}
+    metrics.SUBMITS.labels(board.slug, "replayed").inc()
+    return SubmitResult(
+        event_id=event.pk,
+        board=board,
+        user_id=user_id,
+        value=event.value,
+        created_at=event.created_at,
+        scores={k: int(v) for k, v in stored.get("scores", {}).items()},
+        replayed=True,
+    )
+
+
+def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
+    """After commit: one atomic Redis round trip for every bucket of the submit."""
+    board = result.board
+    now_iso = timezone.now().isoformat()
+    writes = [
+        redis_store.BucketWrite(b.period, b.key, result.scores[b.period], bucket_expire_at(b))
+        for b in buckets
+        if b.period in result.scores
+    ]
+    try:
+        ranks = redis_store.apply_submit(
+            board_slug=board.slug,
+            member=result.user_id,
+            writes=writes,
+            zadd_flag=zadd_flag(board),
+            higher_is_better=board.higher_is_better,
+            updated_at=result.created_at.isoformat(),
+            cached_at=now_iso,
+            user_ttl=USER_DETAILS_TTL,
+        )
+    except redis_store.RedisUnavailable as exc:
+        metrics.REDIS_ERRORS.labels("submit").inc()
+        logger.error("Redis write failed after commit of event %s on %s: %s", result.event_id, board.slug, exc)
+        buckets_mark_for_repair(board=board, buckets=buckets, reason=f"submit {result.event_id}: {exc}")
+        return
+    result.cache_updated = True
+    result.ranks = {w.period: (r[0] if r else None) for w, r in zip(writes, ranks, strict=True)}
+    from . import broadcasts
+
+    broadcasts.submit_committed(board=board, ranks=result.ranks)
+
+
+def buckets_mark_for_repair(*, board: Board, buckets: list[Bucket], reason: str) -> None:
+    """Record buckets whose Redis copy is behind PostgreSQL (repaired by a task)."""
+    now = timezone.now()
+    try:
+        BucketRepair.objects.bulk_create(
+            [
+                BucketRepair(board=board, period=b.period, bucket_start=b.start, reason=reason[:300], created_at=now)
+                for b in buckets
+            ],
+            update_conflicts=True,
+            unique_fields=["board", "period", "bucket_start"],
+            update_fields=["reason", "created_at"],
+        )
+    except Exception:  # the database failing too must not hide the first error
+        logger.exception("could not mark buckets of %s for repair", board.slug)
+        return
+    metrics.BUCKETS_MARKED.inc(len(buckets))
+
+
+# --------------------------------------------------------------------------- warming
+
+
+@dataclass
+class WarmResult:
+    board: str
+    period: str
+    bucket: str
+    members: int
+    seconds: float
+    caught_up: int = 0
+    skipped: bool = False
+
+
+def _standings(board: Board, bucket: Bucket):
+    return Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
+
+
+def bucket_warm(*, board: Board, bucket: Bucket, trigger: str = "manual", wait: bool = False) -> WarmResult:
+    """Rebuild one bucket's sorted set from PostgreSQL, single flight.
+
+    Rows stream through a server-side cursor into a staging key, which then
+    replaces the live key atomically, so readers never see a half-built set
+    and memory stays flat. Submits that commit while the staging key fills
+    are applied again afterwards from their ``updated_at`` (idempotent).
+    Returns ``skipped`` when another process holds the bucket's warm lock.
+    """
+    lock_name = f"warm:{bucket.period}:{bucket.key}"
+    deadline = time.monotonic() + (120 if wait else 0)
+    token = redis_store.lock_acquire(board_slug=board.slug, name=lock_name, ttl_ms=300_000)
+    while token is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        token = redis_store.lock_acquire(board_slug=board.slug, name=lock_name, ttl_ms=300_000)
+    if token is None:
+        return WarmResult(board.slug, bucket.period, bucket.key, 0, 0.0, skipped=True)
+    try:
+        return _bucket_warm_locked(board, bucket, trigger)
+    finally:
+        redis_store.lock_release(board_slug=board.slug, name=lock_name, token=token)
+
+
+def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResult:
+    started = time.perf_counter()
+    # Commits may land with an updated_at slightly before they become visible.
+    since = timezone.now() - timedelta(seconds=settings.LEADERBOARD_WARM_CATCHUP_SECONDS)
+    staging = redis_store.warm_begin(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+    count = 0
+    batch: list[tuple[str, int]] = []
+    rows = _standings(board, bucket).values_list("user_id", "score")
+    with transaction.atomic():  # server-side cursors need a transaction
+        for row in rows.iterator(chunk_size=WARM_BATCH):
+            batch.append(row)
+            if len(batch) >= WARM_BATCH:
+                redis_store.warm_add(staging_key=staging, batch=batch)
+                count += len(batch)
+                batch = []
+    redis_store.warm_add(staging_key=staging, batch=batch)
+    count += len(batch)
+    redis_store.warm_finish(
+        board_slug=board.slug,
+        period=bucket.period,
+        bucket=bucket.key,
+        staging_key=staging,
+        expire_at=bucket_expire_at(bucket),
+    )
+    late = list(_standings(board, bucket).filter(updated_at__gte=since).values_list("user_id", "score"))
+    redis_store.scores_apply(
+        board_slug=board.slug, period=bucket.period, bucket=bucket.key, scores=late, zadd_flag=zadd_flag(board)
+    )
+    elapsed = time.perf_counter() - started
+    metrics.WARMS.labels(trigger).inc()
+    metrics.WARM_SECONDS.observe(elapsed)
+    logger.info("warmed %s %s %s: %d members in %.2fs", board.slug, bucket.period, bucket.key, count, elapsed)
+    return WarmResult(board.slug, bucket.period, bucket.key, count, elapsed, caught_up=len(late))
+
+
+def bucket_warm_on_miss(*, board: Board, bucket: Bucket) -> None:
+    """A read found a bucket cold: warm it once, not once per request.
+
+    Small buckets are warmed in this request by whoever takes the lock (the
+    others read PostgreSQL meanwhile); large ones are handed to a worker.
+    """
+    inline_max = settings.LEADERBOARD_INLINE_WARM_MAX
+    size = _standings(board, bucket)[: inline_max + 1].count()
+    try:
+        if size <= inline_max:
+            bucket_warm(board=board, bucket=bucket, trigger="miss")
+            return
+        token = redis_store.lock_acquire(
+            board_slug=board.slug, name=f"warm-queued:{bucket.period}:{bucket.key}", ttl_ms=60_000
+        )
+    except redis_store.RedisUnavailable:
+        return
+    if token is not None:
+        from .tasks import warm_bucket
+
+        transaction.on_commit(lambda: warm_bucket.delay(board.pk, bucket.period, bucket.start.isoformat()))
+
+
+def board_warm(*, board: Board, periods: list[str] | None = None, at: datetime | None = None) -> list[WarmResult]:
+    """Warm the live bucket of each kept period of a board (cache initialisation)."""
+    now = at or timezone.now()
+    chosen = [p for p in board.ordered_periods if periods is None or p in periods]
+    return [bucket_warm(board=board, bucket=bucket_for(p, now, board.time_zone), wait=True) for p in chosen]
+
+
+def buckets_repair_marked(*, limit: int = 100) -> int:
+    """Rewarm buckets marked for repair; a mark is removed only after success."""
+    repaired = 0
+    for mark in BucketRepair.objects.select_related("board").order_by("created_at")[:limit]:
+        bucket = bucket_for(mark.period, mark.bucket_start, mark.board.time_zone)
+        try:
+            outcome = bucket_warm(board=mark.board, bucket=bucket, trigger="repair", wait=True)
+        except redis_store.RedisUnavailable as exc:
+            logger.warning("repair of %s postponed: Redis still unavailable (%s)", mark, exc)
+            break
+        if not outcome.skipped:
+            # Cached user details may have missed the same writes.
+            redis_store.keys_delete(redis_store.user_keys_pattern(mark.board.slug))
+            # Delete only the mark we read: a newer failure refreshes created_at.
+            BucketRepair.objects.filter(pk=mark.pk, created_at=mark.created_at).delete()
+            repaired += 1
+    return repaired
+
+
+def cache_clear() -> int:
+    """Delete every leaderboard key from Redis; reads rewarm from PostgreSQL."""
+    return redis_store.keys_delete(redis_store.all_keys_pattern())

@@ -1,0 +1,25 @@
+"""Celery tasks of the leaderboard engine: thin wrappers that take ids and call a service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+
+from . import services
+from .models import Board
+from .periods import bucket_for
+
+
+@shared_task(ignore_result=True, autoretry_for=(services.redis_store.RedisUnavailable,), retry_backoff=5, max_retries=5)
+def warm_bucket(board_id: int, period: str, bucket_start: str) -> None:
+    """Warm one bucket (queued when a read finds a large bucket cold)."""
+    board = Board.objects.get(pk=board_id)
+    bucket = bucket_for(period, datetime.fromisoformat(bucket_start), board.time_zone)
+    services.bucket_warm(board=board, bucket=bucket, trigger="miss")
+
+
+@shared_task(ignore_result=True)
+def repair_marked_buckets() -> int:
+    """Rewarm buckets whose Redis copy missed a committed write."""
+    return services.buckets_repair_marked()

@@ -1,0 +1,142 @@
+"""The dual write: PostgreSQL first, Redis after commit, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from leaderboard import services
+from leaderboard.models import Board, ScoreEvent, Standing
+from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard.tests.helpers import in_threads, pg_members, redis_members
+from leaderboard_project.exceptions import Conflict, InvalidInput
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def warm(board):
+    services.board_warm(board=board)
+
+
+def test_a_submit_appends_an_event_and_updates_every_period_in_both_stores():
+    board = BoardFactory()
+    warm(board)
+    user = UserFactory()
+    result = services.score_submit(board=board, user_id=user.username, value=7, metadata={"level": 3})
+    assert result.scores == dict.fromkeys(["daily", "weekly", "monthly", "yearly", "all_time"], 7)
+    assert result.cache_updated and result.ranks["daily"] == 1
+    event = ScoreEvent.objects.get()
+    assert (event.value, event.metadata) == (7, {"level": 3})
+    assert Standing.objects.filter(board=board, user=user).count() == 5
+    for bucket in board.live_buckets(result.created_at):
+        assert redis_members(board, bucket) == {user.username: 7}
+
+
+def test_fifty_threads_of_two_hundred_increments_total_exactly_ten_thousand():
+    board = BoardFactory(max_value=10)
+    warm(board)
+    user = UserFactory()
+
+    def work(_: int) -> None:
+        for _ in range(200):
+            services.score_submit(board=board, user_id=user.username, value=1)
+
+    in_threads(50, work)
+    assert ScoreEvent.objects.filter(board=board).count() == 10_000
+    for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
+        assert pg_members(board, bucket) == {user.username: 10_000}
+        assert redis_members(board, bucket) == {user.username: 10_000}
+
+
+def test_racing_retries_with_one_idempotency_key_count_once():
+    board = BoardFactory()
+    warm(board)
+    user = UserFactory()
+    results = in_threads(
+        20, lambda _: services.score_submit(board=board, user_id=user.username, value=5, idempotency_key="retry-1")
+    )
+    assert len({r.event_id for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert all(r.scores["all_time"] == 5 for r in results)
+    assert ScoreEvent.objects.filter(board=board).count() == 1
+    bucket = board.live_buckets(results[0].created_at)[-1]
+    assert pg_members(board, bucket) == {user.username: 5}
+    assert redis_members(board, bucket) == {user.username: 5}
+
+
+def test_the_same_key_for_another_user_or_board_is_a_different_submission():
+    board, other_board = BoardFactory(), BoardFactory()
+    alice, bob = UserFactory(), UserFactory()
+    services.score_submit(board=board, user_id=alice.username, value=1, idempotency_key="k")
+    services.score_submit(board=board, user_id=bob.username, value=1, idempotency_key="k")
+    services.score_submit(board=other_board, user_id=alice.username, value=1, idempotency_key="k")
+    assert ScoreEvent.objects.count() == 3
+
+
+def test_reusing_a_key_with_another_value_is_a_conflict_and_changes_nothing():
+    board = BoardFactory()
+    user = UserFactory()
+    services.score_submit(board=board, user_id=user.username, value=5, idempotency_key="k")
+    with pytest.raises(Conflict):
+        services.score_submit(board=board, user_id=user.username, value=6, idempotency_key="k")
+    assert list(Standing.objects.filter(period="all_time").values_list("score", flat=True)) == [5]
+
+
+@pytest.mark.parametrize("value", [-1, 1_000_001, "7", 2.5, True, None])
+def test_values_outside_the_bounds_or_not_integers_are_rejected_and_nothing_is_written(value):
+    board = BoardFactory(min_value=0, max_value=1_000_000)
+    user = UserFactory()
+    with pytest.raises(InvalidInput) as caught:
+        services.score_submit(board=board, user_id=user.username, value=value)
+    assert "value" in caught.value.fields
+    assert not ScoreEvent.objects.exists() and not Standing.objects.exists()
+
+
+def test_a_total_beyond_the_exact_range_of_redis_scores_is_refused():
+    board = BoardFactory(max_value=2**52)
+    user = UserFactory()
+    services.score_submit(board=board, user_id=user.username, value=2**52)
+    with pytest.raises(InvalidInput):
+        services.score_submit(board=board, user_id=user.username, value=2**52)
+    assert Standing.objects.filter(period="all_time").get().score == 2**52
+    assert ScoreEvent.objects.count() == 1
+
+
+def test_best_keeps_the_highest_and_set_keeps_the_latest():
+    best = BoardFactory(operator=Board.Operator.BEST)
+    latest = BoardFactory(operator=Board.Operator.SET)
+    warm(best)
+    warm(latest)
+    user = UserFactory()
+    for value in (50, 80, 30):
+        services.score_submit(board=best, user_id=user.username, value=value)
+        services.score_submit(board=latest, user_id=user.username, value=value)
+    bucket = best.live_buckets(ScoreEvent.objects.latest("id").created_at)[-1]
+    assert pg_members(best, bucket) == redis_members(best, bucket) == {user.username: 80}
+    assert pg_members(latest, bucket) == redis_members(latest, bucket) == {user.username: 30}
+    # Every attempt is history, even the ones that did not improve the best.
+    assert ScoreEvent.objects.filter(board=best).count() == 3
+
+
+def test_lower_is_better_best_keeps_the_lowest():
+    board = BoardFactory(operator=Board.Operator.BEST, sort_order=Board.SortOrder.ASC)
+    warm(board)
+    user = UserFactory()
+    for value in (50, 30, 80):
+        services.score_submit(board=board, user_id=user.username, value=value)
+    bucket = board.live_buckets(ScoreEvent.objects.latest("id").created_at)[-1]
+    assert pg_members(board, bucket) == redis_members(board, bucket) == {user.username: 30}
+
+
+def test_a_cold_bucket_is_left_alone_by_submits_and_warmed_by_the_next_read():
+    from leaderboard import selectors
+
+    board = BoardFactory()
+    alice, bob = UserFactory(), UserFactory()
+    services.score_submit(board=board, user_id=alice.username, value=10)
+    result = services.score_submit(board=board, user_id=bob.username, value=4)
+    assert result.ranks == {} or all(rank is None for rank in result.ranks.values())
+    first = selectors.leaderboard_page(board=board, period="all_time")
+    assert not first.cached
+    second = selectors.leaderboard_page(board=board, period="all_time")
+    assert second.cached
+    assert [(e.user_id, e.score, e.rank) for e in second.entries] == [(alice.username, 10, 1), (bob.username, 4, 2)]

@@ -1,0 +1,86 @@
+"""One family of domain errors, and the one DRF handler that maps them to HTTP.
+
+Services raise these; views never catch them. A ``ServiceUnavailable`` means a
+retry may help (a store is down); the others mean the request itself is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_message = "The request could not be processed."
+    retryable = False
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None) -> None:
+        self.message = message or self.default_message
+        self.fields = fields or {}
+        super().__init__(self.message)
+
+    def payload(self) -> dict[str, Any]:
+        if self.fields:
+            return {key: value if isinstance(value, list) else [value] for key, value in self.fields.items()}
+        return {"detail": self.message}
+
+
+class InvalidInput(ServiceError):
+    default_message = "Invalid input."
+
+
+class NotFound(ServiceError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_message = "Not found."
+
+
+class Forbidden(ServiceError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_message = "You do not have permission to perform this action."
+
+
+class Conflict(ServiceError):
+    status_code = status.HTTP_409_CONFLICT
+    default_message = "The request conflicts with the current state."
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_message = "The service is temporarily unavailable; retry shortly."
+    retryable = True
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        response = Response(exc.payload(), status=exc.status_code)
+        if exc.retryable:
+            response["Retry-After"] = "5"
+        return response
+    if isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DatabaseError) and _is_connection_error(exc)
+    ):
+        # PostgreSQL is the source of truth: without it nothing was written.
+        logger.error("database unavailable: %s", exc)
+        response = Response(
+            {"detail": "The database is unavailable; nothing was written. Retry shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
+    return exception_handler(exc, context)
+
+
+def _is_connection_error(exc: DatabaseError) -> bool:
+    cause = exc.__cause__
+    name = type(cause).__name__ if cause else ""
+    return name in {"OperationalError", "InterfaceError", "PoolTimeout"}
