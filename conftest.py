@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from leaderboard import redis_store
+from leaderboard_project.conftest_helpers import bearer
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +29,6 @@ def redis_prefix(settings):
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
-
-
-def bearer(user) -> str:
-    return f"Bearer {RefreshToken.for_user(user).access_token}"
 
 
 @pytest.fixture

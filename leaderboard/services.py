@@ -309,14 +309,17 @@ def _standings(board: Board, bucket: Bucket):
     return Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
 
 
-def bucket_warm(*, board: Board, bucket: Bucket, trigger: str = "manual", wait: bool = False) -> WarmResult:
+def bucket_warm(
+    *, board: Board, bucket: Bucket, trigger: str = "manual", wait: bool = False, only_if_cold: bool = False
+) -> WarmResult:
     """Rebuild one bucket's sorted set from PostgreSQL, single flight.
 
     Rows stream through a server-side cursor into a staging key, which then
     replaces the live key atomically, so readers never see a half-built set
     and memory stays flat. Submits that commit while the staging key fills
     are applied again afterwards from their ``updated_at`` (idempotent).
-    Returns ``skipped`` when another process holds the bucket's warm lock.
+    Returns ``skipped`` when another process holds the bucket's warm lock, or
+    (``only_if_cold``) when the bucket turned warm while this call waited.
     """
     lock_name = f"warm:{bucket.period}:{bucket.key}"
     deadline = time.monotonic() + (120 if wait else 0)
@@ -327,6 +330,10 @@ def bucket_warm(*, board: Board, bucket: Bucket, trigger: str = "manual", wait: 
     if token is None:
         return WarmResult(board.slug, bucket.period, bucket.key, 0, 0.0, skipped=True)
     try:
+        # Checked under the lock: a reader that saw the bucket cold may arrive
+        # just after another one finished warming it.
+        if only_if_cold and redis_store.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key):
+            return WarmResult(board.slug, bucket.period, bucket.key, 0, 0.0, skipped=True)
         return _bucket_warm_locked(board, bucket, trigger)
     finally:
         redis_store.lock_release(board_slug=board.slug, name=lock_name, token=token)
@@ -377,7 +384,7 @@ def bucket_warm_on_miss(*, board: Board, bucket: Bucket) -> None:
     size = _standings(board, bucket)[: inline_max + 1].count()
     try:
         if size <= inline_max:
-            bucket_warm(board=board, bucket=bucket, trigger="miss")
+            bucket_warm(board=board, bucket=bucket, trigger="miss", only_if_cold=True)
             return
         token = redis_store.lock_acquire(
             board_slug=board.slug, name=f"warm-queued:{bucket.period}:{bucket.key}", ttl_ms=60_000

@@ -16,7 +16,7 @@ def warm_bucket(board_id: int, period: str, bucket_start: str) -> None:
     """Warm one bucket (queued when a read finds a large bucket cold)."""
     board = Board.objects.get(pk=board_id)
     bucket = bucket_for(period, datetime.fromisoformat(bucket_start), board.time_zone)
-    services.bucket_warm(board=board, bucket=bucket, trigger="miss")
+    services.bucket_warm(board=board, bucket=bucket, trigger="miss", only_if_cold=True, wait=True)
 
 
 @shared_task(ignore_result=True)

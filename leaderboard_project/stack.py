@@ -339,7 +339,6 @@ def child_env(servers: Servers, extra: dict[str, str] | None = None) -> dict[str
     env = dict(os.environ)
     env["DATABASE_URL"] = servers.database_url
     env["REDIS_URL"] = servers.redis_url
-    env.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
     env.update(extra or {})
     return env
 

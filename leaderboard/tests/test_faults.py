@@ -1,0 +1,107 @@
+"""Faults with real servers: Redis really stopped, PostgreSQL unreachable."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from leaderboard import selectors, services
+from leaderboard.models import BucketRepair, ScoreEvent
+from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard.tests.helpers import pg_members, redis_members
+from leaderboard_project.conftest_helpers import bearer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def snapshot(board):
+    """Every read the API offers, as plain data (entries, ranks, totals)."""
+    page = selectors.leaderboard_page(board=board, period="daily", limit=50)
+    around = selectors.leaderboard_around(board=board, period="weekly", user_id="u03", count=2)
+    members = selectors.leaderboard_members(board=board, period="all_time", user_ids=["u01", "u05", "nobody"])
+    rank = selectors.user_rank(board=board, period="monthly", user_id="u04")
+    return (
+        [(e.user_id, e.score, e.rank) for e in page.entries],
+        page.total,
+        [(e.user_id, e.score, e.rank) for e in around.entries],
+        [(e.user_id, e.score, e.rank) for e in members.entries],
+        members.unranked,
+        (rank.score, rank.rank, rank.total),
+    ), {page.cached, around.cached, members.cached, rank.cached}
+
+
+def test_with_redis_stopped_reads_match_submits_succeed_and_redis_is_repaired(disposable_redis, api_client):
+    board = BoardFactory()
+    users = [UserFactory(username=f"u{i:02d}") for i in range(8)]
+    services.board_warm(board=board)
+    for i, user in enumerate(users):
+        services.score_submit(board=board, user_id=user.username, value=(i % 3 + 1) * 10)
+
+    before, sources = snapshot(board)
+    assert sources == {True}
+
+    disposable_redis.stop()  # the server process is gone, not mocked
+    during, sources = snapshot(board)
+    assert sources == {False}
+    assert during == before
+
+    # Submits still succeed through the API: PostgreSQL has them.
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(users[0]))
+    response = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 5}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["cache_updated"] is False
+    assert response.json()["scores"]["all_time"] == 15
+    assert ScoreEvent.objects.filter(board=board).count() == 9
+    assert BucketRepair.objects.filter(board=board).count() == 5
+
+    # Redis returns with its old data (it persisted), missing the write above.
+    disposable_redis.start()
+    bucket = board.live_buckets(ScoreEvent.objects.latest("id").created_at)[-1]
+    assert redis_members(board, bucket)["u00"] == 10
+    repaired = services.buckets_repair_marked()
+    assert repaired == 5
+    assert not BucketRepair.objects.exists()
+    for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
+        assert redis_members(board, bucket) == pg_members(board, bucket)
+    after, sources = snapshot(board)
+    assert sources == {True}
+    assert ("u00", 15) in [(user_id, score) for user_id, score, _ in after[0]]
+
+
+def test_redis_restarted_empty_is_rewarmed_from_postgres_on_the_next_read(disposable_redis, settings):
+    board = BoardFactory()
+    for i in range(5):
+        services.score_submit(board=board, user_id=UserFactory(username=f"u{i:02d}").username, value=i + 1)
+    services.board_warm(board=board)
+    hot = selectors.leaderboard_page(board=board, period="daily")
+    disposable_redis.stop()
+    disposable_redis.persistent = False
+    disposable_redis.start()
+    cold = selectors.leaderboard_page(board=board, period="daily")
+    assert not cold.cached
+    warm = selectors.leaderboard_page(board=board, period="daily")
+    assert warm.cached
+    assert [(e.user_id, e.score, e.rank) for e in warm.entries] == [(e.user_id, e.score, e.rank) for e in hot.entries]
+
+
+def test_a_submit_while_postgres_is_unreachable_is_a_503_and_redis_is_untouched(api_client, settings):
+    board = BoardFactory()
+    user = UserFactory()
+    services.board_warm(board=board)
+    services.score_submit(board=board, user_id=user.username, value=1)
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    bucket = board.live_buckets(ScoreEvent.objects.get().created_at)[-1]
+
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there: connecting fails for real
+    try:
+        response = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 5}, format="json")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+    assert response.status_code == 503
+    assert "database" in response.json()["detail"].lower()
+    assert response["Retry-After"]
+    assert ScoreEvent.objects.count() == 1
+    assert redis_members(board, bucket) == {user.username: 1}
