@@ -272,3 +272,13 @@ LEADERBOARD_BUCKET_GRACE_DAYS = env.int("LEADERBOARD_BUCKET_GRACE_DAYS", default
 LEADERBOARD_INLINE_WARM_MAX = env.int("LEADERBOARD_INLINE_WARM_MAX", default=50_000)
 # Warming re-applies rows changed this many seconds before it started.
 LEADERBOARD_WARM_CATCHUP_SECONDS = env.int("LEADERBOARD_WARM_CATCHUP_SECONDS", default=30)
+# Finalised buckets keep this many top entries in their archive.
+LEADERBOARD_ARCHIVE_TOP_N = env.int("LEADERBOARD_ARCHIVE_TOP_N", default=100)
+# Rows per batch when the reconciliation compares Redis with PostgreSQL.
+LEADERBOARD_RECONCILE_BATCH = env.int("LEADERBOARD_RECONCILE_BATCH", default=5_000)
+# Live updates: how many entries subscribers see, and the shortest gap between broadcasts to one group.
+LEADERBOARD_LIVE_TOP_N = env.int("LEADERBOARD_LIVE_TOP_N", default=10)
+LEADERBOARD_LIVE_MIN_INTERVAL_MS = env.int("LEADERBOARD_LIVE_MIN_INTERVAL_MS", default=250)
+
+# Reports: the longest date range one report may cover.
+REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)

@@ -11,5 +11,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/auth/", include("accounts.api.urls")),
+    # Hourly reconciliation management (seed 001's surface).
+    path("api/periodic-sync/", include("leaderboard.api.sync_urls")),
+    # The seeds' documented endpoints, as thin adapters over the same services.
+    path("", include("leaderboard.api.compat_urls")),
+    path("", include("reports.api.urls")),
+    # The core API and the live page.
     path("", include("leaderboard.urls")),
 ]
