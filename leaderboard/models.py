@@ -86,6 +86,10 @@ class Board(models.Model):
         help_text="Largest value one submission may carry.",
     )
     is_active = models.BooleanField(default=True)
+    # {period: ISO instant}: the latest manual reset of each period. The live
+    # bucket of a period starts at that instant until the period's calendar
+    # bucket ends. Written only by ``rollover.period_reset`` under a row lock.
+    period_resets = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
