@@ -121,10 +121,13 @@ class Board(models.Model):
 
     def live_buckets(self, instant: datetime) -> list[Bucket]:
         """The bucket of every kept period that contains ``instant``."""
-        return [bucket_for(period, instant, self.time_zone) for period in self.ordered_periods]
+        return [self.bucket(period, instant) for period in self.ordered_periods]
 
     def bucket(self, period: str, instant: datetime) -> Bucket:
-        return bucket_for(period, instant, self.time_zone)
+        """The bucket of ``period`` containing ``instant``, restarted by a manual reset if any."""
+        raw = (self.period_resets or {}).get(period)
+        reset_at = datetime.fromisoformat(raw) if raw else None
+        return bucket_for(period, instant, self.time_zone, reset_at=reset_at)
 
 
 class ScoreEvent(models.Model):

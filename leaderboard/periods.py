@@ -8,7 +8,7 @@ the UTC instant of midnight, never the date a submit belongs to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,19 +41,28 @@ def parse_period(value: str) -> Period | None:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    """One period bucket of a board: ``[start, end)`` as UTC instants."""
+    """One period bucket of a board: ``[start, end)`` as UTC instants.
+
+    A manual reset restarts a period's calendar bucket: the restarted bucket
+    starts at the reset instant (``reset_at``) and ends with the calendar one.
+    """
 
     period: str
     start: datetime
     end: datetime | None
     local_start: date | None
+    reset_at: datetime | None = None
 
     @property
     def key(self) -> str:
         """Compact, readable id used in Redis key names."""
-        if self.local_start is None:
-            return "all"
-        return self.local_start.isoformat()
+        base = "all" if self.local_start is None else self.local_start.isoformat()
+        if self.reset_at is not None:
+            return f"{base}r{int(self.reset_at.timestamp() * 1000)}"
+        return base
+
+    def restarted(self, at: datetime) -> Bucket:
+        return replace(self, start=at, reset_at=at)
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -85,8 +94,20 @@ def _next_start_date(period: str, start: date) -> date:
     raise ValueError(f"unknown period {period!r}")
 
 
-def bucket_for(period: str, instant: datetime, time_zone: str) -> Bucket:
-    """The bucket of ``period`` that contains ``instant`` in ``time_zone``."""
+def bucket_for(period: str, instant: datetime, time_zone: str, reset_at: datetime | None = None) -> Bucket:
+    """The bucket of ``period`` that contains ``instant`` in ``time_zone``.
+
+    ``reset_at`` is the period's latest manual reset; it restarts the calendar
+    bucket when it falls inside it, at or before ``instant``.
+    """
+    calendar = _calendar_bucket(period, instant, time_zone)
+    if reset_at is not None and calendar.start <= reset_at <= instant:
+        if calendar.end is None or reset_at < calendar.end:
+            return calendar.restarted(reset_at)
+    return calendar
+
+
+def _calendar_bucket(period: str, instant: datetime, time_zone: str) -> Bucket:
     if period == Period.ALL_TIME:
         return Bucket(Period.ALL_TIME, ALL_TIME_START, None, None)
     zone = ZoneInfo(time_zone)
@@ -97,11 +118,13 @@ def bucket_for(period: str, instant: datetime, time_zone: str) -> Bucket:
 
 
 def bucket_starting(period: str, start: datetime, time_zone: str) -> Bucket:
-    """The bucket whose start instant is ``start``."""
-    return bucket_for(period, start, time_zone)
+    """The bucket whose start instant is ``start`` (a restarted one when it is no calendar start)."""
+    calendar = _calendar_bucket(period, start, time_zone)
+    return calendar if calendar.start == start else calendar.restarted(start)
 
 
 def previous_bucket(bucket: Bucket, time_zone: str) -> Bucket | None:
+    """The calendar bucket before ``bucket`` (None for all-time)."""
     if bucket.period == Period.ALL_TIME:
         return None
-    return bucket_for(bucket.period, bucket.start - timedelta(seconds=1), time_zone)
+    return _calendar_bucket(bucket.period, bucket.start - timedelta(microseconds=1), time_zone)

@@ -32,7 +32,7 @@ from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, No
 
 from . import metrics, redis_store
 from .models import SCORE_LIMIT, Board, BucketRepair, ScoreEvent, Standing
-from .periods import Bucket, Period, bucket_for
+from .periods import Bucket, Period, bucket_starting
 
 logger = logging.getLogger(__name__)
 
@@ -137,30 +137,38 @@ def _score_expression(board: Board) -> str:
 
 
 def _submit_sql(board: Board) -> str:
+    board_table = Board._meta.db_table
     event_table = ScoreEvent._meta.db_table
     standing_table = Standing._meta.db_table
     expr = _score_expression(board)
-    # One round trip: the event claims its idempotency key, and only if it did
-    # are the standings of every live bucket upserted. Rows are locked in the
-    # same (period) order by every submitter, so concurrent submits queue
-    # instead of deadlocking.
+    # One round trip. ``b`` share-locks the board row: a manual reset holds it
+    # FOR UPDATE, so a submit either commits before a reset starts or sees the
+    # reset's new bucket; ``fresh`` says whether the buckets computed by the
+    # caller still match the board's resets (if not, nothing is written and
+    # the caller recomputes). The event then claims its idempotency key, and
+    # only if it did are the standings of every live bucket upserted. Rows are
+    # locked in the same (period) order by every submitter, so concurrent
+    # submits queue instead of deadlocking.
     return f"""
-        WITH ev AS (
+        WITH b AS (
+            SELECT period_resets = %(resets)s::jsonb AS fresh FROM {board_table} WHERE id = %(board)s FOR KEY SHARE
+        ), ev AS (
             INSERT INTO {event_table} (board_id, user_id, value, idempotency_key, metadata, submitted_by, created_at)
-            VALUES (%(board)s, %(user)s, %(value)s, %(key)s, %(metadata)s, %(by)s, %(now)s)
+            SELECT %(board)s, %(user)s, %(value)s, %(key)s, %(metadata)s, %(by)s, %(now)s FROM b WHERE b.fresh
             ON CONFLICT (board_id, user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id
         ), up AS (
             INSERT INTO {standing_table} AS s (board_id, period, bucket_start, user_id, score, created_at, updated_at)
-            SELECT %(board)s, b.period, b.bucket_start, %(user)s, %(value)s, %(now)s, %(now)s
-            FROM unnest(%(periods)s::text[], %(starts)s::timestamptz[]) AS b(period, bucket_start)
+            SELECT %(board)s, u.period, u.bucket_start, %(user)s, %(value)s, %(now)s, %(now)s
+            FROM unnest(%(periods)s::text[], %(starts)s::timestamptz[]) AS u(period, bucket_start)
             WHERE EXISTS (SELECT 1 FROM ev)
             ON CONFLICT (board_id, period, bucket_start, user_id) DO UPDATE
             SET score = {expr},
                 updated_at = CASE WHEN {expr} IS DISTINCT FROM s.score THEN EXCLUDED.updated_at ELSE s.updated_at END
             RETURNING s.period, s.score
         )
-        SELECT (SELECT id FROM ev), up.period, up.score FROM up
+        SELECT (SELECT id FROM ev), (SELECT fresh FROM b), up.period, up.score
+        FROM (SELECT 1) AS one LEFT JOIN up ON true
     """
 
 
@@ -181,10 +189,29 @@ def score_submit(
     it returns: the Redis write is registered with ``on_commit``.
     """
     _validate_submission(board, value, idempotency_key, metadata)
+    for _attempt in range(5):
+        outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
+        if outcome is not None:
+            return outcome
+        # A manual reset committed since ``board`` was loaded: use its buckets.
+        board.refresh_from_db(fields=["period_resets"])
+    raise Conflict("The board was reset repeatedly during this submission; retry it.")
+
+
+def _submit_once(
+    board: Board,
+    user_id: str,
+    value: int,
+    idempotency_key: str | None,
+    metadata: dict[str, Any] | None,
+    submitted_by: str,
+    at: datetime | None,
+) -> SubmitResult | None:
     now = at or timezone.now()
     buckets = board.live_buckets(now)
     params = {
         "board": board.pk,
+        "resets": json.dumps(board.period_resets or {}),
         "user": user_id,
         "value": value,
         "key": idempotency_key,
@@ -199,10 +226,14 @@ def score_submit(
             with connection.cursor() as cursor:
                 cursor.execute(_submit_sql(board), params)
                 rows = cursor.fetchall()
-                if not rows:
+                event_id, fresh = rows[0][0], rows[0][1]
+                if fresh is None:
+                    raise NotFound(f"No board {board.slug!r}.")
+                if not fresh:
+                    return None
+                if event_id is None:
                     return _replay(board=board, user_id=user_id, value=value, idempotency_key=idempotency_key)
-                event_id = rows[0][0]
-                scores = {period: int(score) for _, period, score in rows}
+                scores = {period: int(score) for _, _, period, score in rows}
                 result = SubmitResult(event_id, board, user_id, value, now, scores)
                 if idempotency_key is not None:
                     stored = {"event_id": event_id, "scores": scores, "created_at": now.isoformat()}
@@ -401,14 +432,14 @@ def board_warm(*, board: Board, periods: list[str] | None = None, at: datetime |
     """Warm the live bucket of each kept period of a board (cache initialisation)."""
     now = at or timezone.now()
     chosen = [p for p in board.ordered_periods if periods is None or p in periods]
-    return [bucket_warm(board=board, bucket=bucket_for(p, now, board.time_zone), wait=True) for p in chosen]
+    return [bucket_warm(board=board, bucket=board.bucket(p, now), wait=True) for p in chosen]
 
 
 def buckets_repair_marked(*, limit: int = 100) -> int:
     """Rewarm buckets marked for repair; a mark is removed only after success."""
     repaired = 0
     for mark in BucketRepair.objects.select_related("board").order_by("created_at")[:limit]:
-        bucket = bucket_for(mark.period, mark.bucket_start, mark.board.time_zone)
+        bucket = bucket_starting(mark.period, mark.bucket_start, mark.board.time_zone)
         try:
             outcome = bucket_warm(board=mark.board, bucket=bucket, trigger="repair", wait=True)
         except redis_store.RedisUnavailable as exc:

@@ -8,14 +8,14 @@ from celery import shared_task
 
 from . import services
 from .models import Board
-from .periods import bucket_for
+from .periods import bucket_starting
 
 
 @shared_task(ignore_result=True, autoretry_for=(services.redis_store.RedisUnavailable,), retry_backoff=5, max_retries=5)
 def warm_bucket(board_id: int, period: str, bucket_start: str) -> None:
     """Warm one bucket (queued when a read finds a large bucket cold)."""
     board = Board.objects.get(pk=board_id)
-    bucket = bucket_for(period, datetime.fromisoformat(bucket_start), board.time_zone)
+    bucket = bucket_starting(period, datetime.fromisoformat(bucket_start), board.time_zone)
     services.bucket_warm(board=board, bucket=bucket, trigger="miss", only_if_cold=True, wait=True)
 
 

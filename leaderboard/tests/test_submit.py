@@ -140,3 +140,21 @@ def test_a_cold_bucket_is_left_alone_by_submits_and_warmed_by_the_next_read():
     second = selectors.leaderboard_page(board=board, period="all_time")
     assert second.cached
     assert [(e.user_id, e.score, e.rank) for e in second.entries] == [(alice.username, 10, 1), (bob.username, 4, 2)]
+
+
+def test_a_submit_with_a_stale_board_lands_in_the_bucket_a_reset_started():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    board = BoardFactory()
+    user = UserFactory()
+    stale = Board.objects.get(pk=board.pk)
+    reset_at = timezone.now() - timedelta(seconds=1)
+    Board.objects.filter(pk=board.pk).update(period_resets={"daily": reset_at.isoformat()})
+    result = services.score_submit(board=stale, user_id=user.username, value=3)
+    daily = Standing.objects.get(board=board, period="daily")
+    assert daily.bucket_start == reset_at
+    assert result.scores["daily"] == 3
+    weekly = Standing.objects.get(board=board, period="weekly")
+    assert weekly.bucket_start == board.bucket("weekly", result.created_at).start != reset_at
