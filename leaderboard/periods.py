@@ -101,9 +101,9 @@ def bucket_for(period: str, instant: datetime, time_zone: str, reset_at: datetim
     bucket when it falls inside it, at or before ``instant``.
     """
     calendar = _calendar_bucket(period, instant, time_zone)
-    if reset_at is not None and calendar.start <= reset_at <= instant:
-        if calendar.end is None or reset_at < calendar.end:
-            return calendar.restarted(reset_at)
+    inside = reset_at is not None and calendar.start <= reset_at <= instant
+    if inside and (calendar.end is None or reset_at < calendar.end):
+        return calendar.restarted(reset_at)
     return calendar
 
 
