@@ -109,7 +109,7 @@ def bucket_for(period: str, instant: datetime, time_zone: str, reset_at: datetim
 
 def _calendar_bucket(period: str, instant: datetime, time_zone: str) -> Bucket:
     if period == Period.ALL_TIME:
-        return Bucket(Period.ALL_TIME, ALL_TIME_START, None, None)
+        return Bucket(Period.ALL_TIME.value, ALL_TIME_START, None, None)
     zone = ZoneInfo(time_zone)
     local_day = instant.astimezone(zone).date()
     start_day = _period_start_date(period, local_day)

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leaderboard', '0002_default_boards'),
+        ("leaderboard", "0002_default_boards"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='board',
-            name='period_resets',
+            model_name="board",
+            name="period_resets",
             field=models.JSONField(blank=True, default=dict, editable=False),
         ),
     ]
