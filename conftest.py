@@ -12,6 +12,19 @@ from leaderboard_project.conftest_helpers import bearer
 
 
 @pytest.fixture(autouse=True)
+def board_cache():
+    """Boards and token users are cached per process for a few seconds; tests start without."""
+    from accounts.authentication import user_cache_clear
+    from leaderboard.services import board_cache_clear
+
+    board_cache_clear()
+    user_cache_clear()
+    yield
+    board_cache_clear()
+    user_cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def redis_prefix(settings):
     """Each test gets its own Redis key prefix, so tests cannot see each other's keys."""
     prefix = f"t{uuid.uuid4().hex[:10]}"

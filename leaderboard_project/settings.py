@@ -164,7 +164,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.CachedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -282,3 +282,10 @@ LEADERBOARD_LIVE_MIN_INTERVAL_MS = env.int("LEADERBOARD_LIVE_MIN_INTERVAL_MS", d
 
 # Reports: the longest date range one report may cover.
 REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)
+
+# Serves /_bench/bare (a bare Django JSON view, the ceiling of `manage.py benchmark`); never in production.
+BENCHMARK_VIEWS = env.bool("BENCHMARK_VIEWS", default=False)
+# Seconds a process reuses a board it loaded (saving a board clears it in that process).
+LEADERBOARD_BOARD_CACHE_SECONDS = env.float("LEADERBOARD_BOARD_CACHE_SECONDS", default=5.0)
+# Seconds a process reuses the user behind a JWT (saving a user clears it in that process).
+ACCOUNTS_USER_CACHE_SECONDS = env.float("ACCOUNTS_USER_CACHE_SECONDS", default=5.0)

@@ -112,3 +112,13 @@ def test_createsuperuser_makes_an_operator(db):
     call_command("createsuperuser", "--noinput", username="ops", email="ops@example.com")
     operator = User.objects.get(username="ops")
     assert operator.is_staff and operator.is_superuser
+
+
+def test_a_deactivated_user_is_refused_at_once_in_the_process_that_saved_it(api_client, user):
+    from leaderboard_project.conftest_helpers import bearer
+
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    assert api_client.get("/api/v1/auth/me").status_code == 200
+    user.is_active = False
+    user.save()
+    assert api_client.get("/api/v1/auth/me").status_code == 401
