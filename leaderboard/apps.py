@@ -5,3 +5,12 @@ class LeaderboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "leaderboard"
     verbose_name = "Leaderboards"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import Board
+        from .services import board_cache_clear
+
+        post_save.connect(board_cache_clear, sender=Board, dispatch_uid="board_cache_clear_save")
+        post_delete.connect(board_cache_clear, sender=Board, dispatch_uid="board_cache_clear_delete")

@@ -17,9 +17,11 @@ The dual write lives here and only here. ``score_submit`` guarantees:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,11 +70,31 @@ def zadd_flag(board: Board) -> str:
     return ""
 
 
+_board_cache: dict[str, tuple[float, Board]] = {}
+
+
 def board_get(*, slug: str) -> Board:
+    """An active board by slug, from a short per-process cache.
+
+    Boards change rarely and every API call needs one, so a few seconds of
+    staleness (``LEADERBOARD_BOARD_CACHE_SECONDS``) buys a database round trip
+    per request. Submits do not depend on it: their SQL re-checks the board's
+    resets. Saving a board clears this process' cache at once.
+    """
+    now = time.monotonic()
+    cached = _board_cache.get(slug)
+    if cached is not None and cached[0] > now:
+        return copy.copy(cached[1])
     board = Board.objects.filter(slug=slug, is_active=True).first()
     if board is None:
+        _board_cache.pop(slug, None)
         raise NotFound(f"No board {slug!r}.")
-    return board
+    _board_cache[slug] = (now + settings.LEADERBOARD_BOARD_CACHE_SECONDS, board)
+    return copy.copy(board)
+
+
+def board_cache_clear(**_: Any) -> None:
+    _board_cache.clear()
 
 
 def period_check(*, board: Board, period: str) -> str:
@@ -87,6 +109,10 @@ def period_check(*, board: Board, period: str) -> str:
 
 
 # --------------------------------------------------------------------------- submit
+
+
+class UnknownUser(Exception):
+    """The submission names a user id that has no account (internal)."""
 
 
 @dataclass
@@ -181,16 +207,27 @@ def score_submit(
     metadata: dict[str, Any] | None = None,
     submitted_by: str = "",
     at: datetime | None = None,
+    create_user: bool = False,
 ) -> SubmitResult:
     """Record one submission in PostgreSQL, then mirror it into Redis.
 
-    ``user_id`` must name an existing user (callers resolve or create it).
+    ``user_id`` must name an existing user, unless ``create_user`` (a trusted
+    caller submitting for a player this service has not seen yet).
     Must not be called inside an outer transaction that may roll back after
     it returns: the Redis write is registered with ``on_commit``.
     """
     _validate_submission(board, value, idempotency_key, metadata)
     for _attempt in range(5):
-        outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
+        try:
+            outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
+        except UnknownUser:
+            if not create_user:
+                raise NotFound(f"No user with user id {user_id!r}.") from None
+            from accounts.services import user_get_or_create_player
+
+            user_get_or_create_player(user_id=user_id)
+            create_user = False
+            continue
         if outcome is not None:
             return outcome
         # A manual reset committed since ``board`` was loaded: use its buckets.
@@ -221,8 +258,11 @@ def _submit_once(
         "periods": [b.period for b in buckets],
         "starts": [b.start for b in buckets],
     }
+    # Without an idempotency key the whole write is one statement, which
+    # PostgreSQL runs as one transaction: no BEGIN and COMMIT round trips.
+    block = transaction.atomic() if idempotency_key is not None else nullcontext()
     try:
-        with transaction.atomic():
+        with block:
             with connection.cursor() as cursor:
                 cursor.execute(_submit_sql(board), params)
                 rows = cursor.fetchall()
@@ -248,7 +288,7 @@ def _submit_once(
                 fields={"value": f"The total would leave the supported range of ±{SCORE_LIMIT}."}
             ) from exc
         if "user_id" in str(exc) and "foreign key" in str(exc).lower():
-            raise NotFound(f"No user with user id {user_id!r}.") from exc
+            raise UnknownUser(user_id) from exc
         raise
     metrics.SUBMITS.labels(board.slug, "accepted").inc()
     return result
@@ -457,3 +497,57 @@ def buckets_repair_marked(*, limit: int = 100) -> int:
 def cache_clear() -> int:
     """Delete every leaderboard key from Redis; reads rewarm from PostgreSQL."""
     return redis_store.keys_delete(redis_store.all_keys_pattern())
+
+
+# --------------------------------------------------------------------------- rebuilds
+
+
+_AGGREGATES = {
+    Board.Operator.INCREMENT: "SUM(e.value)",
+    Board.Operator.SET: "(ARRAY_AGG(e.value ORDER BY e.created_at DESC, e.id DESC))[1]",
+}
+
+
+def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, int]:
+    """Recompute the standings of every live bucket from the score events.
+
+    The events are the audit trail, so this is the truth for the live
+    buckets; used after bulk imports (``seed_demo``) and by operators. Runs in
+    one transaction that locks the board row like a reset, so no submit
+    interleaves; the buckets' Redis copies are made cold afterwards.
+    """
+    if board.operator == Board.Operator.BEST:
+        aggregate = "MAX(e.value)" if board.higher_is_better else "MIN(e.value)"
+    else:
+        aggregate = _AGGREGATES[board.operator]
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        board = Board.objects.select_for_update().get(pk=board.pk)
+        buckets = board.live_buckets(at or timezone.now())
+        with connection.cursor() as cursor:
+            for bucket in buckets:
+                cursor.execute(
+                    f"DELETE FROM {Standing._meta.db_table} WHERE board_id = %s AND period = %s AND bucket_start = %s",
+                    [board.pk, bucket.period, bucket.start],
+                )
+                cursor.execute(
+                    f"""
+                    INSERT INTO {Standing._meta.db_table}
+                        (board_id, period, bucket_start, user_id, score, created_at, updated_at)
+                    SELECT %(board)s, %(period)s, %(start)s, e.user_id, {aggregate},
+                           MIN(e.created_at), MAX(e.created_at)
+                    FROM {ScoreEvent._meta.db_table} e
+                    WHERE e.board_id = %(board)s AND e.created_at >= %(start)s
+                      AND (%(end)s::timestamptz IS NULL OR e.created_at < %(end)s)
+                    GROUP BY e.user_id
+                    """,
+                    {"board": board.pk, "period": bucket.period, "start": bucket.start, "end": bucket.end},
+                )
+                counts[bucket.period] = cursor.rowcount
+    try:
+        for bucket in buckets:
+            redis_store.bucket_invalidate(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+        redis_store.keys_delete(redis_store.user_keys_pattern(board.slug))
+    except redis_store.RedisUnavailable:
+        buckets_mark_for_repair(board=board, buckets=buckets, reason="standings rebuilt")
+    return counts

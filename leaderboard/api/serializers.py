@@ -159,3 +159,49 @@ class SubmitResultSerializer(serializers.Serializer):
     )
     replayed = serializers.BooleanField(help_text="True when this repeats an earlier submission's idempotency key.")
     cache_updated = serializers.BooleanField()
+
+
+# --------------------------------------------------------------------------- hot-path payloads
+# The two hottest responses are built as plain dicts: DRF's serializer machinery
+# costs more than the Redis read behind them. They produce exactly what the
+# serializers above document (a test compares the two).
+
+
+def _bucket_payload(bucket) -> dict:
+    return {
+        "period": bucket.period,
+        "bucket": bucket.key,
+        "start": _iso(bucket.start),
+        "end": _iso(bucket.end) if bucket.end else None,
+    }
+
+
+def _iso(value) -> str:
+    return serializers.DateTimeField().to_representation(value)
+
+
+def page_payload(page) -> dict:
+    return {
+        "board": page.board.slug,
+        "period": page.bucket.period,
+        "bucket": _bucket_payload(page.bucket),
+        "total": page.total,
+        "offset": page.offset,
+        "limit": page.limit,
+        "cached": page.cached,
+        "entries": [{"user_id": e.user_id, "score": e.score, "rank": e.rank} for e in page.entries],
+    }
+
+
+def submit_payload(result) -> dict:
+    return {
+        "event_id": result.event_id,
+        "board": result.board.slug,
+        "user_id": result.user_id,
+        "value": result.value,
+        "created_at": _iso(result.created_at),
+        "scores": result.scores,
+        "ranks": result.ranks,
+        "replayed": result.replayed,
+        "cache_updated": result.cache_updated,
+    }

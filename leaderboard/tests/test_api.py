@@ -200,3 +200,17 @@ def test_a_cold_bucket_is_warmed_once_by_concurrent_readers(api_client):
     assert {tuple((e.user_id, e.rank) for e in p.entries) for p in pages} == {
         (("c299", 1), ("c298", 2), ("c297", 3), ("c296", 4), ("c295", 5))
     }
+
+
+def test_hot_path_payloads_match_their_documented_serializers():
+    from leaderboard import selectors
+    from leaderboard.api import serializers as s
+
+    board = BoardFactory()
+    services.board_warm(board=board)
+    result = services.score_submit(board=board, user_id=UserFactory().username, value=3, idempotency_key="x")
+    assert s.submit_payload(result) == s.SubmitResultSerializer(result).data
+    page = selectors.leaderboard_page(board=board, period="weekly")
+    assert s.page_payload(page) == s.LeaderboardPageSerializer(page).data
+    around = selectors.leaderboard_around(board=board, period="weekly", user_id=result.user_id)
+    assert s.page_payload(around) == s.LeaderboardPageSerializer(around).data
