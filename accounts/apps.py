@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
+        from . import schema  # noqa: F401 - registers the OpenAPI extension
         from .authentication import user_cache_clear
 
         user = get_user_model()

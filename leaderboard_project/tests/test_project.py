@@ -106,3 +106,13 @@ def test_compose_file_names_the_services_and_uses_the_settings_variables():
     for name in ("web", "worker", "beat"):
         environment = services[name]["environment"]
         assert "DATABASE_URL" in environment and "REDIS_URL" in environment
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    schema = yaml.safe_load(target.read_text())
+    assert "jwtAuth" in schema["components"]["securitySchemes"]
