@@ -538,3 +538,42 @@ def server_info() -> dict[str, Any]:
         info.update(conn.info("stats"))
         info.update(conn.info("server"))
         return info
+
+
+# --------------------------------------------------------------------------- heartbeats and rate limits
+
+
+def heartbeat_key(name: str) -> str:
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:heartbeat:{name}"
+
+
+def heartbeat_set(*, name: str, ttl: int = 3600) -> None:
+    """Record that a background component is alive (value: unix time)."""
+    with _guard():
+        client().set(heartbeat_key(name), f"{time.time():.3f}", ex=ttl)
+
+
+def heartbeat_age(*, name: str) -> float | None:
+    """Seconds since the component last reported, or None if it never did."""
+    with _guard():
+        raw = client().get(heartbeat_key(name))
+    return None if raw is None else max(0.0, time.time() - float(raw))
+
+
+def rate_key(scope: str, ident: str, window: int) -> str:
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:rate:{scope}:{ident}:{int(time.time() // window)}"
+
+
+_RATE_HIT = """
+-- KEYS: window counter; ARGV: window seconds. Returns the count including this hit and the TTL.
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('TTL', KEYS[1])}
+"""
+
+
+def rate_hit(*, scope: str, ident: str, window: int) -> tuple[int, int]:
+    """Count one hit in the current fixed window; returns (hits so far, seconds left)."""
+    with _guard():
+        count, ttl = _script(_RATE_HIT)(keys=[rate_key(scope, ident, window)], args=[window])
+    return int(count), max(1, int(ttl))

@@ -23,3 +23,9 @@ def warm_bucket(board_id: int, period: str, bucket_start: str) -> None:
 def repair_marked_buckets() -> int:
     """Rewarm buckets whose Redis copy missed a committed write."""
     return services.buckets_repair_marked()
+
+
+@shared_task(ignore_result=True, expires=60)
+def heartbeat() -> None:
+    """Scheduled by beat and run by a worker: /readyz reports its age."""
+    services.redis_store.heartbeat_set(name="celery")

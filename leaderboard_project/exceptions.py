@@ -14,6 +14,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from .observability import current_request_id
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,6 +63,14 @@ class ServiceUnavailable(ServiceError):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = _handle(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        # Quote it when reporting a problem; the same id is in the logs.
+        response.data["request_id"] = current_request_id()
+    return response
+
+
+def _handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         response = Response(exc.payload(), status=exc.status_code)
         if exc.retryable:

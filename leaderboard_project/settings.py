@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "django_celery_beat",
+    "django_prometheus",
     "channels",
     "accounts",
     "leaderboard",
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "leaderboard_project.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -70,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "leaderboard_project.urls"
@@ -174,6 +178,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "leaderboard_project.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Client IPs for rate limits: how many proxies in front append to X-Forwarded-For.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
 }
 
 SIMPLE_JWT = {
@@ -253,18 +259,32 @@ X_FRAME_OPTIONS = "DENY"
 # --------------------------------------------------------------------------- logging
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_JSON = env.bool("LOG_JSON", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "leaderboard_project.observability.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "leaderboard_project.observability.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_JSON else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# /metrics (Prometheus). With METRICS_TOKEN set, scrapers must send "Authorization: Bearer <token>".
+METRICS_TOKEN = env_secret("METRICS_TOKEN") or ""
+# /readyz answers 503 when the Celery worker or beat heartbeat is stale, not only PostgreSQL/Redis.
+READYZ_REQUIRE_WORKERS = env.bool("READYZ_REQUIRE_WORKERS", default=False)
 
 # Days a finished bucket's Redis keys are kept after its period ends.
 LEADERBOARD_BUCKET_GRACE_DAYS = env.int("LEADERBOARD_BUCKET_GRACE_DAYS", default=3)
@@ -289,3 +309,6 @@ BENCHMARK_VIEWS = env.bool("BENCHMARK_VIEWS", default=False)
 LEADERBOARD_BOARD_CACHE_SECONDS = env.float("LEADERBOARD_BOARD_CACHE_SECONDS", default=5.0)
 # Seconds a process reuses the user behind a JWT (saving a user clears it in that process).
 ACCOUNTS_USER_CACHE_SECONDS = env.float("ACCOUNTS_USER_CACHE_SECONDS", default=5.0)
+# Default submit rate limits ("N/s", "N/min", "N/hour", "N/day"; empty: none); boards may override them.
+LEADERBOARD_SUBMIT_RATE_USER = env.str("LEADERBOARD_SUBMIT_RATE_USER", default="120/min")
+LEADERBOARD_SUBMIT_RATE_IP = env.str("LEADERBOARD_SUBMIT_RATE_IP", default="600/min")

@@ -396,6 +396,12 @@ def command_run(_args: argparse.Namespace) -> int:
         }
         if not os.environ.get("SECRET_KEY") and not os.environ.get("SECRET_KEY_FILE"):
             extra["SECRET_KEY"] = local_secret_key(data_root)
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Web workers, ASGI server and Celery processes share one metrics view.
+            metrics_dir = data_root / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            extra["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         env = child_env(servers, extra)
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput", "--verbosity", "0")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
 
 from leaderboard import redis_store
 
@@ -33,13 +36,45 @@ def _database() -> None:
         cursor.execute("SELECT 1")
 
 
+# A heartbeat older than this means beat stopped scheduling or no worker consumes.
+HEARTBEAT_STALE_SECONDS = 180
+
+
+def _heartbeat(name: str):
+    def probe() -> None:
+        age = redis_store.heartbeat_age(name=name)
+        if age is None:
+            raise RuntimeError("no heartbeat yet")
+        if age > HEARTBEAT_STALE_SECONDS:
+            raise RuntimeError(f"last heartbeat {age:.0f}s ago")
+
+    return probe
+
+
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready when PostgreSQL and Redis both answer; 503 otherwise."""
-    checks = {"database": _check(_database), "redis": _check(redis_store.ping)}
-    ready = all(check["ok"] for check in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    """Ready when PostgreSQL and Redis both answer; 503 otherwise.
+
+    The Celery worker and beat heartbeat (a beat task every 30 s, executed by
+    a worker) are reported too; they fail readiness only with
+    READYZ_REQUIRE_WORKERS, since the API serves without them.
+    """
+    critical = {"database": _check(_database), "redis": _check(redis_store.ping)}
+    background = {"celery_beat_and_worker": _check(_heartbeat("celery"))}
+    ready = all(check["ok"] for check in critical.values())
+    if settings.READYZ_REQUIRE_WORKERS:
+        ready = ready and all(check["ok"] for check in background.values())
+    status = "ok" if ready and all(c["ok"] for c in background.values()) else ("degraded" if ready else "unavailable")
+    return JsonResponse({"status": status, "checks": {**critical, **background}}, status=200 if ready else 503)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics; with METRICS_TOKEN set, only for callers that present it."""
+    token = settings.METRICS_TOKEN
+    if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+    return ExportToDjangoView(request)
 
 
 def bench_bare(request: HttpRequest) -> JsonResponse:

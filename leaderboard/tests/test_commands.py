@@ -28,7 +28,8 @@ def test_warm_cache_rebuilds_redis_from_postgres_and_reports_counts():
         bucket = board.bucket(period, now)
         assert redis_members(board, bucket) == pg_members(board, bucket)
         assert len(redis_members(board, bucket)) == 30
-    assert not redis_store.bucket_is_ready(board_slug=board.slug, period="weekly", bucket=board.bucket("weekly", now).key)
+    weekly = board.bucket("weekly", now)
+    assert not redis_store.bucket_is_ready(board_slug=board.slug, period="weekly", bucket=weekly.key)
 
 
 def test_warm_cache_test_performance_prints_latencies_and_leaves_no_trace():

@@ -116,3 +116,57 @@ def test_the_openapi_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     schema = yaml.safe_load(target.read_text())
     assert "jwtAuth" in schema["components"]["securitySchemes"]
+
+
+@pytest.mark.django_db
+def test_every_response_carries_a_request_id_and_error_bodies_quote_it(client):
+    ok = client.get("/healthz")
+    assert len(ok["X-Request-ID"]) == 32
+    echoed = client.get("/healthz", HTTP_X_REQUEST_ID="trace-1234-abcd")
+    assert echoed["X-Request-ID"] == "trace-1234-abcd"
+    insane = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert insane["X-Request-ID"] != "bad id\nwith newline"
+    missing = client.get("/api/v1/boards/no-such-board", HTTP_X_REQUEST_ID="trace-5678-efgh")
+    assert missing.status_code == 404
+    assert missing.json()["request_id"] == "trace-5678-efgh"
+
+
+def test_json_logs_carry_the_request_id():
+    import json
+    import logging
+
+    from leaderboard_project.observability import JsonFormatter, RequestIdFilter, request_id_var
+
+    token = request_id_var.set("req-42-abcdefgh")
+    try:
+        record = logging.LogRecord("leaderboard", logging.ERROR, __file__, 1, "boom %s", ("now",), None)
+        RequestIdFilter().filter(record)
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "boom now" and line["request_id"] == "req-42-abcdefgh" and line["level"] == "ERROR"
+
+
+@pytest.mark.django_db
+def test_metrics_are_exported_and_can_require_a_token(client, settings):
+    from leaderboard import metrics
+
+    metrics.SUBMITS.labels("any", "accepted").inc()
+    body = client.get("/metrics").content.decode()
+    assert "leaderboard_submits_total" in body and "django_http_requests" in body
+    settings.METRICS_TOKEN = "s3cret-token-value"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token-value").status_code == 200
+
+
+@pytest.mark.django_db
+def test_readyz_reports_the_celery_heartbeat_and_can_require_it(client, settings):
+    from leaderboard.tasks import heartbeat
+
+    degraded = client.get("/readyz")
+    assert degraded.status_code == 200 and degraded.json()["status"] == "degraded"
+    settings.READYZ_REQUIRE_WORKERS = True
+    assert client.get("/readyz").status_code == 503
+    heartbeat.delay()  # eager in tests: what beat and a worker do every 30 s
+    fresh = client.get("/readyz")
+    assert fresh.status_code == 200 and fresh.json()["status"] == "ok"
