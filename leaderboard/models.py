@@ -116,6 +116,14 @@ class Board(models.Model):
     def ordered_periods(self) -> list[str]:
         return [p for p in PERIOD_ORDER if p in self.periods]
 
+    def submit_rate_per_user(self) -> str:
+        """Submissions allowed per scored user, e.g. "120/min" (board setting or the default)."""
+        return getattr(self, "rate_limit_user", "") or settings.LEADERBOARD_SUBMIT_RATE_USER
+
+    def submit_rate_per_ip(self) -> str:
+        """Submissions allowed per client IP for callers that are not trusted servers."""
+        return getattr(self, "rate_limit_ip", "") or settings.LEADERBOARD_SUBMIT_RATE_IP
+
     def keeps(self, period: str) -> bool:
         return period in self.periods
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from leaderboard import selectors, services
 
 from . import serializers as s
+from .throttles import SubmitRateThrottle
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.@+-]{1,64})"
 PERIOD = r"(?P<period>[a-z_-]+)"
@@ -51,6 +52,11 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_board(self):
         return services.board_get(slug=self.kwargs["slug"])
 
+    def submit_target(self, request: Request) -> str:
+        """Whose score a submission changes (for rate limits, before validation)."""
+        named = request.data.get("user_id") if isinstance(request.data, dict) else None
+        return str(named)[:64] if named else request.user.get_username()
+
     @extend_schema(responses=s.BoardDetailSerializer, tags=["boards"])
     def retrieve(self, request: Request, slug: str) -> Response:
         board = self.get_board()
@@ -68,9 +74,16 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         tags=["scores"],
         summary="Submit a score",
         description="Applies the board's operator in every live period. 201 when recorded, 200 when an "
-        "idempotency key repeats an earlier submission (nothing counted again).",
+        "idempotency key repeats an earlier submission (nothing counted again). 429 with Retry-After "
+        "past the board's rate limits (per scored user; per IP for callers that are not trusted servers).",
     )
-    @action(detail=True, methods=["post"], url_path="scores", permission_classes=[IsAuthenticated])
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="scores",
+        permission_classes=[IsAuthenticated],
+        throttle_classes=[SubmitRateThrottle],
+    )
     def submit(self, request: Request, slug: str) -> Response:
         board = self.get_board()
         data = s.SubmitInputSerializer(data=request.data)
