@@ -13,6 +13,8 @@ class RegisterInputSerializer(serializers.Serializer):
 
 class UserOutputSerializer(serializers.ModelSerializer):
     user_id = serializers.CharField(source="username", read_only=True)
+    # May be blank (players created by trusted servers have none), so no email format.
+    email = serializers.CharField(read_only=True, allow_blank=True)
 
     class Meta:
         model = User
