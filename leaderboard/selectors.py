@@ -370,3 +370,28 @@ def board_current_periods(*, board: Board, at: datetime | None = None) -> list[d
 
 def board_list() -> QuerySet[Board]:
     return Board.objects.filter(is_active=True).order_by("slug")
+
+
+def board_drift(*, board: Board, at: datetime | None = None) -> list[dict[str, object]]:
+    """Members per live bucket in PostgreSQL and in Redis (the admin's drift view)."""
+    rows: list[dict[str, object]] = []
+    for bucket in board.live_buckets(at or timezone.now()):
+        postgres = _standings(board, bucket).count()
+        try:
+            ready = redis_store.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+            cached: int | None = redis_store.bucket_card(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+        except redis_store.RedisUnavailable:
+            ready, cached = False, None
+        state = "unavailable" if cached is None else ("warm" if ready else "cold")
+        drift = (cached - postgres) if (cached is not None and ready) else None
+        rows.append(
+            {
+                "period": bucket.period,
+                "bucket": bucket.key,
+                "postgres": postgres,
+                "redis": cached,
+                "state": state,
+                "drift": drift,
+            }
+        )
+    return rows
