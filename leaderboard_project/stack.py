@@ -532,6 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
         if args.command == "test":
             args.persistent = False
+            # Importing this package set DJANGO_SETTINGS_MODULE (celery.py); tests
+            # use their own settings unless --ds says otherwise.
+            if not any(a.startswith("--ds") for a in rest):
+                rest = ["--ds=leaderboard_project.settings_test", *rest]
             return command_exec(args, [sys.executable, "-m", "pytest", *rest])
         return command_exec(args, rest)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
