@@ -307,7 +307,9 @@ def ensure_servers(*, persistent: bool, stack: ExitStack) -> Servers:
         else:
             pg_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lb-test-pg-")))
             pg_port = free_port()
-        child, servers.database_url = start_postgres(pg_dir, pg_port, durable=persistent)
+        # STACK_DURABLE=1 keeps fsync on for throw-away servers too (benchmarks).
+        durable = persistent or os.environ.get("STACK_DURABLE") == "1"
+        child, servers.database_url = start_postgres(pg_dir, pg_port, durable=durable)
         servers.children.append(child)
         log(f"PostgreSQL on 127.0.0.1:{pg_port} ({pg_dir})")
     else:

@@ -205,3 +205,17 @@ def submit_payload(result) -> dict:
         "replayed": result.replayed,
         "cache_updated": result.cache_updated,
     }
+
+
+def rank_payload(info) -> dict:
+    return {
+        "board": info.board.slug,
+        "period": info.bucket.period,
+        "bucket": _bucket_payload(info.bucket),
+        "user_id": info.user_id,
+        "score": info.score,
+        "rank": info.rank,
+        "total": info.total,
+        "percentile": info.percentile,
+        "cached": info.cached,
+    }

@@ -175,12 +175,22 @@ def test_stats_of_a_user_missing_from_the_cache_are_loaded_from_postgres_then_ca
     assert first["scores"] == second["scores"] == dict.fromkeys(["daily", "weekly", "monthly", "yearly", "all_time"], 8)
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "offset=-1"])
-def test_bad_paging_is_a_400(api_client, query):
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("limit=0", {"limit": ["Ensure this value is greater than or equal to 1."]}),
+        ("limit=101", {"limit": ["Ensure this value is less than or equal to 100."]}),
+        ("limit=x&offset=-1", {
+            "limit": ["A valid integer is required."],
+            "offset": ["Ensure this value is greater than or equal to 0."],
+        }),
+    ],
+)
+def test_bad_paging_is_a_400_with_drfs_messages(api_client, query, errors):
     board = BoardFactory()
     response = api_client.get(f"/api/v1/boards/{board.slug}/leaderboard/daily?{query}")
     assert response.status_code == 400
-    assert set(response.json()) <= {"limit", "offset"}
+    assert response.json() == errors
 
 
 def test_too_many_users_in_one_call_is_a_400(api_client):
@@ -221,3 +231,6 @@ def test_hot_path_payloads_match_their_documented_serializers():
     assert s.page_payload(page) == s.LeaderboardPageSerializer(page).data
     around = selectors.leaderboard_around(board=board, period="weekly", user_id=result.user_id)
     assert s.page_payload(around) == s.LeaderboardPageSerializer(around).data
+    for user_id in (result.user_id, "nobody"):
+        info = selectors.user_rank(board=board, period="daily", user_id=user_id)
+        assert s.rank_payload(info) == s.RankSerializer(info).data
