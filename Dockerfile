@@ -11,4 +11,4 @@ RUN SECRET_KEY=build DATABASE_URL=postgres://build/build REDIS_URL=redis://build
 USER app
 ENV STATIC_ROOT=/app/static
 EXPOSE 8000 8001
-CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "8", "--no-ws", "leaderboard_project.wsgi:application"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "2", "--no-ws", "leaderboard_project.wsgi:application"]

@@ -397,10 +397,12 @@ def warm_add(*, staging_key: str, batch: Sequence[tuple[str, int]]) -> None:
     """Add one batch to a staging key: one ZADD, pipelined with its TTL."""
     if not batch:
         return
-    mapping = dict(batch)
+    args: list[str | int] = []
+    for member, score in batch:
+        args += (score, member)
     with _guard():
         pipe = client().pipeline(transaction=False)
-        pipe.zadd(staging_key, mapping)
+        pipe.execute_command("ZADD", staging_key, *args)
         pipe.expire(staging_key, 3600)
         pipe.execute()
 

@@ -21,6 +21,9 @@ import copy
 import json
 import logging
 import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -416,17 +419,18 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
     since = timezone.now() - timedelta(seconds=settings.LEADERBOARD_WARM_CATCHUP_SECONDS)
     staging = redis_store.warm_begin(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
     count = 0
-    batch: list[tuple[str, int]] = []
-    rows = _standings(board, bucket).values_list("user_id", "score")
-    with transaction.atomic():  # server-side cursors need a transaction
-        for row in rows.iterator(chunk_size=WARM_BATCH):
-            batch.append(row)
-            if len(batch) >= WARM_BATCH:
-                redis_store.warm_add(staging_key=staging, batch=batch)
-                count += len(batch)
-                batch = []
-    redis_store.warm_add(staging_key=staging, batch=batch)
-    count += len(batch)
+    # PostgreSQL streams batches through a server-side cursor while a second
+    # thread writes the previous batch to Redis: both sides stay busy, and at
+    # most two batches are in memory at once.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm") as writer:
+        pending = None
+        for batch in _standing_batches(board, bucket):
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(redis_store.warm_add, staging_key=staging, batch=batch)
+            count += len(batch)
+        if pending is not None:
+            pending.result()
     redis_store.warm_finish(
         board_slug=board.slug,
         period=bucket.period,
@@ -443,6 +447,21 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
     metrics.WARM_SECONDS.observe(elapsed)
     logger.info("warmed %s %s %s: %d members in %.2fs", board.slug, bucket.period, bucket.key, count, elapsed)
     return WarmResult(board.slug, bucket.period, bucket.key, count, elapsed, caught_up=len(late))
+
+
+def _standing_batches(board: Board, bucket: Bucket) -> Iterator[list[tuple[str, int]]]:
+    """(user id, score) rows of a bucket in batches, from a server-side cursor."""
+    sql = (
+        f"SELECT user_id, score FROM {Standing._meta.db_table} "
+        "WHERE board_id = %s AND period = %s AND bucket_start = %s"
+    )
+    with transaction.atomic():  # a named (server-side) cursor lives in a transaction
+        connection.ensure_connection()
+        with connection.connection.cursor(name=f"warm_{uuid.uuid4().hex[:8]}") as cursor:
+            cursor.itersize = WARM_BATCH
+            cursor.execute(sql, [board.pk, bucket.period, bucket.start])
+            while rows := cursor.fetchmany(WARM_BATCH):
+                yield rows
 
 
 def bucket_warm_on_miss(*, board: Board, bucket: Bucket) -> None:

@@ -180,10 +180,13 @@ def test_stats_of_a_user_missing_from_the_cache_are_loaded_from_postgres_then_ca
     [
         ("limit=0", {"limit": ["Ensure this value is greater than or equal to 1."]}),
         ("limit=101", {"limit": ["Ensure this value is less than or equal to 100."]}),
-        ("limit=x&offset=-1", {
-            "limit": ["A valid integer is required."],
-            "offset": ["Ensure this value is greater than or equal to 0."],
-        }),
+        (
+            "limit=x&offset=-1",
+            {
+                "limit": ["A valid integer is required."],
+                "offset": ["Ensure this value is greater than or equal to 0."],
+            },
+        ),
     ],
 )
 def test_bad_paging_is_a_400_with_drfs_messages(api_client, query, errors):
