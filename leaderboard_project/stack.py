@@ -422,7 +422,7 @@ def command_run(_args: argparse.Namespace) -> int:
                     "--workers",
                     workers,
                     "--blocking-threads",
-                    os.environ.get("WEB_THREADS", "8"),
+                    os.environ.get("WEB_THREADS", "2"),  # the GIL: few threads per worker measured best
                     "--no-ws",
                     "leaderboard_project.wsgi:application",
                 ],
