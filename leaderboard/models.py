@@ -42,6 +42,13 @@ def validate_periods(value: list[str]) -> None:
         raise ValidationError("Each period may appear once.")
 
 
+def validate_rate(value: str) -> None:
+    import re
+
+    if value and not re.fullmatch(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ValidationError('Use "<number>/<s|min|hour|day>", e.g. "60/min".')
+
+
 def default_time_zone() -> str:
     return settings.LEADERBOARD_TIME_ZONE
 
@@ -85,6 +92,18 @@ class Board(models.Model):
         validators=[MinValueValidator(-SCORE_LIMIT), MaxValueValidator(SCORE_LIMIT)],
         help_text="Largest value one submission may carry.",
     )
+    rate_limit_user = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_rate],
+        help_text='Submits per scored user, e.g. "60/min" (empty: the service default).',
+    )
+    rate_limit_ip = models.CharField(
+        max_length=32,
+        blank=True,
+        validators=[validate_rate],
+        help_text="Submits per client IP from callers that are not trusted servers (empty: the default).",
+    )
     is_active = models.BooleanField(default=True)
     # {period: ISO instant}: the latest manual reset of each period. The live
     # bucket of a period starts at that instant until the period's calendar
@@ -118,11 +137,11 @@ class Board(models.Model):
 
     def submit_rate_per_user(self) -> str:
         """Submissions allowed per scored user, e.g. "120/min" (board setting or the default)."""
-        return getattr(self, "rate_limit_user", "") or settings.LEADERBOARD_SUBMIT_RATE_USER
+        return self.rate_limit_user or settings.LEADERBOARD_SUBMIT_RATE_USER
 
     def submit_rate_per_ip(self) -> str:
         """Submissions allowed per client IP for callers that are not trusted servers."""
-        return getattr(self, "rate_limit_ip", "") or settings.LEADERBOARD_SUBMIT_RATE_IP
+        return self.rate_limit_ip or settings.LEADERBOARD_SUBMIT_RATE_IP
 
     def keeps(self, period: str) -> bool:
         return period in self.periods
@@ -232,3 +251,68 @@ class BucketRepair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.board_id} {self.period} {self.bucket_start:%Y-%m-%d}: {self.reason}"
+
+
+class PeriodArchive(models.Model):
+    """A finished bucket: its winners and top entries, kept after its Redis key expires."""
+
+    class Reason(models.TextChoices):
+        ROLLOVER = "rollover", "Period ended"
+        RESET = "reset", "Manual reset"
+
+    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="archives")
+    period = models.CharField(max_length=16, choices=Period.choices)
+    bucket_start = models.DateTimeField()
+    bucket_end = models.DateTimeField()
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.ROLLOVER)
+    participants = models.PositiveIntegerField(default=0)
+    winners = models.JSONField(default=list, help_text="Entries ranked 1: [{user_id, score, rank}].")
+    top = models.JSONField(default=list, help_text="The top entries with scores and ranks.")
+    triggered_by = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Beat may fire twice or on two hosts: a bucket is archived once.
+            models.UniqueConstraint(fields=["board", "period", "bucket_start"], name="periodarchive_unique_bucket"),
+        ]
+        indexes = [models.Index(fields=["board", "period", "-bucket_start"], name="periodarchive_recent")]
+        ordering = ["-bucket_start"]
+
+    def __str__(self) -> str:
+        return f"{self.board_id} {self.period} {self.bucket_start:%Y-%m-%d %H:%M} ({self.participants} players)"
+
+
+class ReconciliationRun(models.Model):
+    """One run of the reconciliation that repairs Redis from PostgreSQL."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (another run held the lock)"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=32, default="manual", help_text="beat, api, admin, command, ...")
+    dry_run = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0, help_text="Members missing from Redis, added.")
+    updated = models.PositiveIntegerField(default=0, help_text="Members whose Redis score differed, fixed.")
+    deleted = models.PositiveIntegerField(default=0, help_text="Members in Redis but not in PostgreSQL, removed.")
+    unchanged = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{board, period, user_id, reason}], capped.")
+    buckets = models.JSONField(default=list, blank=True, help_text="Per bucket statistics.")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["-created_at"], name="reconciliationrun_recent")]
+
+    def __str__(self) -> str:
+        kind = "dry run" if self.dry_run else "run"
+        return f"{kind} {self.pk} ({self.status}, {self.trigger})"
