@@ -10,3 +10,11 @@ BUCKETS_MARKED = Counter(
 )
 WARMS = Counter("leaderboard_bucket_warms_total", "Buckets warmed from PostgreSQL", ["trigger"])
 WARM_SECONDS = Histogram("leaderboard_bucket_warm_seconds", "Time to warm one bucket from PostgreSQL")
+RECONCILED = Counter("leaderboard_reconciliation_members_total", "Members by reconciliation outcome", ["outcome"])
+RECONCILE_SECONDS = Histogram("leaderboard_reconciliation_seconds", "Duration of reconciliation runs")
+ARCHIVED = Counter("leaderboard_buckets_archived_total", "Finished buckets archived", ["reason"])
+ROLLOVER_LAG = Histogram(
+    "leaderboard_rollover_lag_seconds",
+    "Time between a bucket's end and its archive",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 900, 3600, 86400),
+)

@@ -395,3 +395,9 @@ def board_drift(*, board: Board, at: datetime | None = None) -> list[dict[str, o
             }
         )
     return rows
+
+
+def bucket_top_from_postgres(*, board: Board, bucket: Bucket, limit: int) -> tuple[list[Entry], int]:
+    """The top ``limit`` entries of any bucket (live or finished) and its size, from PostgreSQL."""
+    page = _pg_range(board, bucket, 0, limit)
+    return ranked(page.items, start=0, first_better=page.first_better), page.total
