@@ -579,3 +579,39 @@ def rate_hit(*, scope: str, ident: str, window: int) -> tuple[int, int]:
     with _guard():
         count, ttl = _script(_RATE_HIT)(keys=[rate_key(scope, ident, window)], args=[window])
     return int(count), max(1, int(ttl))
+
+
+def global_lock_key(name: str) -> str:
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:lock:{name}"
+
+
+def global_lock_acquire(*, name: str, ttl_ms: int) -> str | None:
+    """A service-wide lock (e.g. one reconciliation at a time); the token, or None if held."""
+    token = uuid.uuid4().hex
+    with _guard():
+        ok = client().set(global_lock_key(name), token, nx=True, px=ttl_ms)
+    return token if ok else None
+
+
+def global_lock_release(*, name: str, token: str) -> None:
+    with _guard():
+        _script(_UNLOCK)(keys=[global_lock_key(name)], args=[token])
+
+
+def global_lock_held(*, name: str) -> bool:
+    with _guard():
+        return bool(client().exists(global_lock_key(name)))
+
+
+def members_scores(*, board_slug: str, period: str, bucket: str, members: Sequence[str]) -> list[int | None]:
+    """The score of each member in a bucket (None when absent): one ZMSCORE."""
+    if not members:
+        return []
+    with _guard():
+        raw = client().zmscore(bucket_key(board_slug, period, bucket), list(members))
+    return [None if value is None else _score(value) for value in raw]
+
+
+def memory_used() -> int:
+    with _guard():
+        return int(client().info("memory")["used_memory"])

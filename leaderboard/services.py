@@ -424,7 +424,7 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
     # most two batches are in memory at once.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm") as writer:
         pending = None
-        for batch in _standing_batches(board, bucket):
+        for batch in standing_batches(board, bucket):
             if pending is not None:
                 pending.result()
             pending = writer.submit(redis_store.warm_add, staging_key=staging, batch=batch)
@@ -449,8 +449,8 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
     return WarmResult(board.slug, bucket.period, bucket.key, count, elapsed, caught_up=len(late))
 
 
-def _standing_batches(board: Board, bucket: Bucket) -> Iterator[list[tuple[str, int]]]:
-    """(user id, score) rows of a bucket in batches, from a server-side cursor."""
+def standing_batches(board: Board, bucket: Bucket, size: int = WARM_BATCH) -> Iterator[list[tuple[str, int]]]:
+    """(user id, score) rows of a bucket in batches, from a server-side cursor (flat memory)."""
     sql = (
         f"SELECT user_id, score FROM {Standing._meta.db_table} "
         "WHERE board_id = %s AND period = %s AND bucket_start = %s"
@@ -458,9 +458,9 @@ def _standing_batches(board: Board, bucket: Bucket) -> Iterator[list[tuple[str, 
     with transaction.atomic():  # a named (server-side) cursor lives in a transaction
         connection.ensure_connection()
         with connection.connection.cursor(name=f"warm_{uuid.uuid4().hex[:8]}") as cursor:
-            cursor.itersize = WARM_BATCH
+            cursor.itersize = size
             cursor.execute(sql, [board.pk, bucket.period, bucket.start])
-            while rows := cursor.fetchmany(WARM_BATCH):
+            while rows := cursor.fetchmany(size):
                 yield rows
 
 

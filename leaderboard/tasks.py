@@ -29,3 +29,21 @@ def repair_marked_buckets() -> int:
 def heartbeat() -> None:
     """Scheduled by beat and run by a worker: /readyz reports its age."""
     services.redis_store.heartbeat_set(name="celery")
+
+
+@shared_task(ignore_result=True)
+def rollover() -> int:
+    """Archive every bucket that has ended (beat runs it every minute)."""
+    from .rollover import buckets_finalise_ended
+
+    return len(buckets_finalise_ended().archived)
+
+
+@shared_task
+def reconcile(dry_run: bool = False, trigger: str = "beat", run_id: int | None = None) -> int:
+    """Repair Redis from PostgreSQL; returns the id of the recorded run."""
+    from .models import ReconciliationRun
+    from .sync import reconciliation_run
+
+    run = ReconciliationRun.objects.filter(pk=run_id).first() if run_id else None
+    return reconciliation_run(dry_run=dry_run, trigger=trigger, run=run).pk

@@ -1,0 +1,329 @@
+"""The hourly reconciliation: Redis is compared with PostgreSQL and repaired from it.
+
+Seed 001 synced the other way (Redis into PostgreSQL, deleting what Redis
+lacked): with Redis restarted empty that erases every score. Here PostgreSQL
+is the truth (ARCHITECTURE 1); each run reports, per bucket and in total, the
+members it created in Redis (missing there), updated (score differs),
+deleted (in Redis, not in PostgreSQL) and left unchanged, with errors.
+
+Memory stays flat: PostgreSQL rows stream through a server-side cursor and
+Redis members through ZSCAN, in batches. A Redis lock keeps two runs from
+overlapping across workers (the second records that it skipped). A dry run
+reports what it would change and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from . import metrics, redis_store, services
+from .models import Board, ReconciliationRun, Standing
+from .periods import Bucket
+
+logger = logging.getLogger(__name__)
+
+LOCK = "reconcile"
+LOCK_TTL_MS = 60 * 60 * 1000
+MAX_RECORDED_ERRORS = 200
+
+
+@dataclass
+class BucketStats:
+    board: str
+    period: str
+    bucket: str
+    state: str = "warm"
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RunState:
+    dry_run: bool
+    buckets: list[BucketStats] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def error(self, stats: BucketStats, user_id: str, reason: str) -> None:
+        stats.errors += 1
+        if len(self.errors) < MAX_RECORDED_ERRORS:
+            self.errors.append({"board": stats.board, "period": stats.period, "user_id": user_id, "reason": reason})
+
+
+def reconciliation_run(
+    *,
+    dry_run: bool = False,
+    trigger: str = "manual",
+    boards: list[Board] | None = None,
+    run: ReconciliationRun | None = None,
+) -> ReconciliationRun:
+    """Reconcile every live bucket of ``boards`` (default: all active ones) and record the run."""
+    run = run or ReconciliationRun.objects.create(trigger=trigger, dry_run=dry_run)
+    run.started_at = timezone.now()
+    started = time.perf_counter()
+    try:
+        token = redis_store.global_lock_acquire(name=LOCK, ttl_ms=LOCK_TTL_MS)
+    except redis_store.RedisUnavailable as exc:
+        return _finish(run, ReconciliationRun.Status.FAILED, started, detail=f"Redis unavailable: {exc}")
+    if token is None:
+        return _finish(run, ReconciliationRun.Status.SKIPPED, started, detail="another reconciliation is running")
+    run.status = ReconciliationRun.Status.RUNNING
+    run.save(update_fields=["status", "started_at"])
+    state = RunState(dry_run=run.dry_run)
+    try:
+        now = timezone.now()
+        for board in boards if boards is not None else Board.objects.filter(is_active=True):
+            for bucket in board.live_buckets(now):
+                state.buckets.append(_reconcile_bucket(board, bucket, state))
+    except redis_store.RedisUnavailable as exc:
+        _record(run, state)
+        return _finish(run, ReconciliationRun.Status.FAILED, started, detail=f"Redis unavailable: {exc}")
+    finally:
+        with suppress(redis_store.RedisUnavailable):  # the lock expires by itself
+            redis_store.global_lock_release(name=LOCK, token=token)
+    _record(run, state)
+    return _finish(run, ReconciliationRun.Status.SUCCEEDED, started)
+
+
+def _record(run: ReconciliationRun, state: RunState) -> None:
+    run.buckets = [asdict(b) for b in state.buckets]
+    run.errors = state.errors
+    for name in ("created", "updated", "deleted", "unchanged"):
+        setattr(run, name, sum(getattr(b, name) for b in state.buckets))
+    run.error_count = sum(b.errors for b in state.buckets)
+    if not run.dry_run:
+        for name in ("created", "updated", "deleted", "unchanged"):
+            metrics.RECONCILED.labels(name).inc(getattr(run, name))
+
+
+def _finish(run: ReconciliationRun, status: str, started: float, detail: str = "") -> ReconciliationRun:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.started_at = run.started_at or run.finished_at
+    run.duration_seconds = round(time.perf_counter() - started, 3)
+    run.detail = detail
+    run.save()
+    metrics.RECONCILE_SECONDS.observe(run.duration_seconds)
+    logger.info(
+        "reconciliation %s %s in %.2fs: created %d, updated %d, deleted %d, unchanged %d, errors %d %s",
+        run.pk,
+        status,
+        run.duration_seconds,
+        run.created,
+        run.updated,
+        run.deleted,
+        run.unchanged,
+        run.error_count,
+        detail,
+    )
+    return run
+
+
+def _reconcile_bucket(board: Board, bucket: Bucket, state: RunState) -> BucketStats:
+    stats = BucketStats(board.slug, bucket.period, bucket.key)
+    started = time.perf_counter()
+    if not redis_store.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key):
+        # No complete copy in Redis (new bucket, expired or deleted key): warm it whole.
+        stats.state = "cold"
+        if state.dry_run:
+            stats.created = Standing.objects.filter(
+                board=board, period=bucket.period, bucket_start=bucket.start
+            ).count()
+        else:
+            stats.created = services.bucket_warm(board=board, bucket=bucket, trigger="reconcile", wait=True).members
+        stats.seconds = round(time.perf_counter() - started, 3)
+        return stats
+    _postgres_into_redis(board, bucket, stats, state)
+    _strays_out_of_redis(board, bucket, stats, state)
+    stats.seconds = round(time.perf_counter() - started, 3)
+    return stats
+
+
+def _postgres_into_redis(board: Board, bucket: Bucket, stats: BucketStats, state: RunState) -> None:
+    """Members missing from Redis or with another score there get PostgreSQL's score."""
+    for batch in services.standing_batches(board, bucket, size=settings.LEADERBOARD_RECONCILE_BATCH):
+        cached = redis_store.members_scores(
+            board_slug=board.slug, period=bucket.period, bucket=bucket.key, members=[u for u, _ in batch]
+        )
+        wrong: list[str] = []
+        for (user_id, score), in_redis in zip(batch, cached, strict=True):
+            if in_redis is None:
+                stats.created += 1
+                wrong.append(user_id)
+            elif in_redis != score:
+                stats.updated += 1
+                wrong.append(user_id)
+            else:
+                stats.unchanged += 1
+        if wrong and not state.dry_run:
+            _repair(board, bucket, wrong, stats, state)
+
+
+def _repair(board: Board, bucket: Bucket, user_ids: list[str], stats: BucketStats, state: RunState) -> None:
+    # Re-read just before writing: a submit may have committed since the batch was read.
+    fresh = list(
+        Standing.objects.filter(
+            board=board, period=bucket.period, bucket_start=bucket.start, user_id__in=user_ids
+        ).values_list("user_id", "score")
+    )
+    try:
+        redis_store.scores_apply(
+            board_slug=board.slug, period=bucket.period, bucket=bucket.key, scores=fresh, zadd_flag=""
+        )
+    except redis_store.RedisUnavailable:
+        raise
+    except Exception:  # one bad member must not stop the run: retry one by one
+        for user_id, score in fresh:
+            try:
+                redis_store.scores_apply(
+                    board_slug=board.slug,
+                    period=bucket.period,
+                    bucket=bucket.key,
+                    scores=[(user_id, score)],
+                    zadd_flag="",
+                )
+            except redis_store.RedisUnavailable:
+                raise
+            except Exception as exc:
+                state.error(stats, user_id, f"{type(exc).__name__}: {exc}")
+
+
+def _strays_out_of_redis(board: Board, bucket: Bucket, stats: BucketStats, state: RunState) -> None:
+    """Members in Redis with no standing in PostgreSQL are removed."""
+    rows = Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
+    for batch in redis_store.bucket_members(
+        board_slug=board.slug, period=bucket.period, bucket=bucket.key, batch=settings.LEADERBOARD_RECONCILE_BATCH
+    ):
+        members = [member for member, _ in batch]
+        known = set(rows.filter(user_id__in=members).values_list("user_id", flat=True))
+        strays = [member for member in members if member not in known]
+        if not strays:
+            continue
+        stats.deleted += len(strays)
+        if not state.dry_run:
+            # Checked again right before removal: a first submit may just have committed.
+            still = set(rows.filter(user_id__in=strays).values_list("user_id", flat=True))
+            redis_store.members_remove(
+                board_slug=board.slug,
+                period=bucket.period,
+                bucket=bucket.key,
+                members=[m for m in strays if m not in still],
+            )
+
+
+# --------------------------------------------------------------------------- management (seed 001's surface)
+
+SCHEDULE_NAME = "leaderboard: hourly reconciliation"
+
+
+def _schedule():
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects.filter(name=SCHEDULE_NAME).select_related("interval", "crontab").first()
+
+
+def sync_schedule_set(*, enabled: bool) -> bool:
+    """Start or stop the hourly reconciliation (the beat schedule); returns the new state."""
+    from leaderboard.schedules import schedules_ensure
+
+    schedules_ensure()
+    task = _schedule()
+    if task.enabled != enabled:
+        task.enabled = enabled
+        task.save(update_fields=["enabled"])  # django-celery-beat tells beat about the change
+    return task.enabled
+
+
+def sync_enqueue(*, dry_run: bool, trigger: str) -> ReconciliationRun:
+    """Record a queued run and hand it to a worker once the row is committed."""
+    from django.db import transaction
+
+    from .tasks import reconcile
+
+    run = ReconciliationRun.objects.create(trigger=trigger, dry_run=dry_run)
+    transaction.on_commit(lambda: reconcile.delay(dry_run=dry_run, trigger=trigger, run_id=run.pk))
+    return run
+
+
+def sync_status() -> dict[str, object]:
+    task = _schedule()
+    last = ReconciliationRun.objects.exclude(status=ReconciliationRun.Status.QUEUED).first()
+    success = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.SUCCEEDED, dry_run=False).first()
+    try:
+        running = redis_store.global_lock_held(name=LOCK)
+    except redis_store.RedisUnavailable:
+        running = False
+    return {
+        "enabled": bool(task and task.enabled),
+        "running": running,
+        "schedule": None
+        if task is None
+        else {
+            "name": task.name,
+            "task": task.task,
+            "enabled": task.enabled,
+            "schedule": str(task.crontab or task.interval),
+            "last_run_at": task.last_run_at,
+        },
+        "last_run": last,
+        "last_success_at": success.finished_at if success else None,
+    }
+
+
+def sync_health() -> dict[str, object]:
+    from django.db import connection
+
+    problems: list[str] = []
+    try:
+        redis_ok = redis_store.ping()
+    except redis_store.RedisUnavailable as exc:
+        redis_ok = False
+        problems.append(f"Redis unavailable: {exc}")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database_ok = True
+    except Exception as exc:
+        database_ok = False
+        problems.append(f"PostgreSQL unavailable: {exc}")
+    success = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.SUCCEEDED, dry_run=False).first()
+    age = (timezone.now() - success.finished_at).total_seconds() if success and success.finished_at else None
+    task = _schedule()
+    if task is not None and task.enabled and (age is None or age > 2 * 3600):
+        problems.append("no successful reconciliation in the last two hours")
+    status = "healthy" if redis_ok and database_ok and not problems else ("degraded" if database_ok else "unhealthy")
+    return {
+        "status": status,
+        "redis": redis_ok,
+        "database": database_ok,
+        "last_success_at": success.finished_at if success else None,
+        "last_success_age_seconds": age,
+        "problems": problems,
+    }
+
+
+def sync_metrics() -> dict[str, object]:
+    from .selectors import board_drift
+
+    rows: list[dict[str, object]] = []
+    for board in Board.objects.filter(is_active=True):
+        rows += [{"board": board.slug, **row} for row in board_drift(board=board)]
+    try:
+        memory = redis_store.memory_used()
+    except redis_store.RedisUnavailable:
+        memory = None
+    return {
+        "buckets": rows,
+        "total_drift": sum(abs(row["drift"]) for row in rows if row["drift"]),
+        "last_run": ReconciliationRun.objects.exclude(status=ReconciliationRun.Status.QUEUED).first(),
+        "redis_memory_bytes": memory,
+    }
