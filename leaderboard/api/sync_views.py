@@ -1,0 +1,91 @@
+"""Seed 001's management API for the hourly reconciliation (staff only)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leaderboard import sync
+
+from . import sync_serializers as s
+
+TAGS = ["periodic sync"]
+
+
+class SyncStatusView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=s.SyncStatusSerializer, tags=TAGS, summary="Reconciliation status")
+    def get(self, request: Request) -> Response:
+        return Response(s.SyncStatusSerializer(sync.sync_status()).data)
+
+
+class SyncRunView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=s.SyncInputSerializer,
+        responses={202: s.SyncEnqueuedSerializer},
+        tags=TAGS,
+        summary="Run a reconciliation now",
+        description="Queues a run for a worker and returns its id.",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.SyncInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = sync.sync_enqueue(dry_run=data.validated_data["dry_run"], trigger="api")
+        return Response(
+            {"run_id": run.pk, "status": run.status, "dry_run": run.dry_run}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class SyncRunDetailView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=s.ReconciliationRunSerializer, tags=TAGS, summary="One reconciliation run")
+    def get(self, request: Request, run_id: int) -> Response:
+        from django.shortcuts import get_object_or_404
+
+        from leaderboard.models import ReconciliationRun
+
+        return Response(s.ReconciliationRunSerializer(get_object_or_404(ReconciliationRun, pk=run_id)).data)
+
+
+class SyncStartView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=s.SyncStatusSerializer, tags=TAGS, summary="Enable the hourly schedule")
+    def post(self, request: Request) -> Response:
+        sync.sync_schedule_set(enabled=True)
+        return Response(s.SyncStatusSerializer(sync.sync_status()).data)
+
+
+class SyncStopView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=s.SyncStatusSerializer, tags=TAGS, summary="Disable the hourly schedule")
+    def post(self, request: Request) -> Response:
+        sync.sync_schedule_set(enabled=False)
+        return Response(s.SyncStatusSerializer(sync.sync_status()).data)
+
+
+class SyncHealthView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: s.SyncHealthSerializer, 503: s.SyncHealthSerializer}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        health = sync.sync_health()
+        code = status.HTTP_503_SERVICE_UNAVAILABLE if health["status"] == "unhealthy" else status.HTTP_200_OK
+        return Response(s.SyncHealthSerializer(health).data, status=code)
+
+
+class SyncMetricsView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=s.SyncMetricsSerializer, tags=TAGS, summary="Counts per bucket in both stores")
+    def get(self, request: Request) -> Response:
+        return Response(s.SyncMetricsSerializer(sync.sync_metrics()).data)
