@@ -5,6 +5,7 @@ List pages stay fast on millions of rows: no full counts, no unbounded joins.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -16,7 +17,16 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from . import redis_store, selectors, services
-from .models import Board, BucketRepair, ScoreEvent, Standing
+from .models import Board, BucketRepair, PeriodArchive, ReconciliationRun, ScoreEvent, Standing
+from .periods import Period
+
+
+class ResetForm(forms.Form):
+    period = forms.ChoiceField(choices=Period.choices, help_text="The period whose current bucket restarts at zero.")
+
+
+class ReconcileForm(forms.Form):
+    dry_run = forms.BooleanField(required=False, help_text="Report what would change; change nothing.")
 
 
 class CappedCountPaginator(Paginator):
@@ -63,7 +73,7 @@ class BoardAdmin(admin.ModelAdmin):
     list_filter = ("operator", "authoritative", "is_active")
     search_fields = ("slug", "name")
     readonly_fields = ("period_resets", "created_at", "updated_at")
-    actions = ["rebuild_cache"]
+    actions = ["rebuild_cache", "reset_period", "reconcile"]
 
     @admin.display(description="Redis vs PostgreSQL")
     def drift_link(self, board: Board) -> str:
@@ -111,6 +121,113 @@ class BoardAdmin(admin.ModelAdmin):
         except redis_store.RedisUnavailable as exc:
             self.message_user(request, f"Redis is unavailable: {exc}", level=messages.ERROR)
         return None
+
+    @admin.action(
+        description="Reset a period of the selected boards (archive, then restart at zero)", permissions=["change"]
+    )
+    def reset_period(self, request: HttpRequest, queryset: QuerySet[Board]) -> HttpResponse | None:
+        form = ResetForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if not form.is_valid():
+            return confirm_action(
+                self,
+                request,
+                queryset,
+                action="reset_period",
+                title="Reset a period",
+                explanation="The current bucket of the chosen period is archived (winners and top entries) and "
+                "restarts at zero in PostgreSQL and Redis. Submits in flight land either before or after it.",
+                confirm_label="Yes, reset",
+                form=ResetForm(initial={"period": "daily"}),
+            )
+        from .rollover import period_reset
+
+        for board in queryset:
+            if not board.keeps(form.cleaned_data["period"]):
+                self.message_user(
+                    request, f"{board.slug} keeps no {form.cleaned_data['period']} board.", level=messages.WARNING
+                )
+                continue
+            archive = period_reset(
+                board=board, period=form.cleaned_data["period"], triggered_by=request.user.get_username()
+            )
+            self.message_user(request, f"{board.slug}: archived {archive.participants} players and restarted.")
+        return None
+
+    @admin.action(
+        description="Run a reconciliation of the selected boards (Redis from PostgreSQL)", permissions=["change"]
+    )
+    def reconcile(self, request: HttpRequest, queryset: QuerySet[Board]) -> HttpResponse | None:
+        if request.POST.get("confirm") != "yes":
+            return confirm_action(
+                self,
+                request,
+                queryset,
+                action="reconcile",
+                title="Run a reconciliation",
+                explanation="Every live bucket of these boards is compared with PostgreSQL and Redis is repaired "
+                "(unless this is a dry run). The run is recorded under Reconciliation runs.",
+                confirm_label="Yes, run it",
+                form=ReconcileForm(),
+            )
+        from .sync import reconciliation_run
+
+        form = ReconcileForm(request.POST)
+        form.is_valid()
+        run = reconciliation_run(
+            dry_run=form.cleaned_data.get("dry_run", False), trigger="admin", boards=list(queryset)
+        )
+        self.message_user(
+            request,
+            f"Reconciliation {run.pk} {run.status}: created {run.created}, updated "
+            f"{run.updated}, deleted {run.deleted}, unchanged {run.unchanged}, errors {run.error_count}.",
+        )
+        return None
+
+
+@admin.register(PeriodArchive)
+class PeriodArchiveAdmin(admin.ModelAdmin):
+    list_display = ("board", "period", "bucket_start", "bucket_end", "reason", "participants", "winner_ids")
+    list_filter = ("board", "period", "reason")
+    list_select_related = ("board",)
+    date_hierarchy = "bucket_start"
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    @admin.display(description="winners")
+    def winner_ids(self, archive: PeriodArchive) -> str:
+        return ", ".join(w["user_id"] for w in archive.winners[:5])
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "status",
+        "trigger",
+        "dry_run",
+        "created_at",
+        "duration_seconds",
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "error_count",
+    )
+    list_filter = ("status", "trigger", "dry_run")
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Standing)

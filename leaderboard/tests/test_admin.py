@@ -126,3 +126,44 @@ def test_searching_standings_by_user_id_uses_an_exact_indexed_match(operator):
     assert len(page.context["cl"].result_list) == 5  # one row per period
     listing = [q["sql"] for q in queries.captured_queries if "leaderboard_standing" in q["sql"] and "LIMIT" in q["sql"]]
     assert listing and all("UPPER(" not in sql and "accounts_user" not in sql for sql in listing), listing
+
+
+def test_reset_period_action_archives_and_restarts(operator):
+    from leaderboard.models import PeriodArchive
+
+    board = BoardFactory()
+    seed(board, 3)
+    action = {"action": "reset_period", "_selected_action": [board.pk]}
+    confirm = operator.post("/admin/leaderboard/board/", action)
+    assert confirm.status_code == 200 and b"Yes, reset" in confirm.content
+    assert not PeriodArchive.objects.exists()
+    operator.post("/admin/leaderboard/board/", {**action, "confirm": "yes", "period": "weekly"}, follow=True)
+    archive = PeriodArchive.objects.get(board=board)
+    assert (archive.period, archive.reason, archive.participants, archive.triggered_by) == ("weekly", "reset", 3, "ops")
+    assert selectors_page(board, "weekly") == []
+
+
+def selectors_page(board, period):
+    from leaderboard import selectors
+
+    board.refresh_from_db()
+    return selectors.leaderboard_page(board=board, period=period).entries
+
+
+def test_reconcile_action_records_a_run_shown_in_the_admin(operator):
+    from leaderboard.models import ReconciliationRun
+
+    board = BoardFactory()
+    services.board_warm(board=board)
+    seed(board, 2)
+    bucket = board.bucket("daily", timezone.now())
+    redis_store.client().zadd(redis_store.bucket_key(board.slug, "daily", bucket.key), {"ghost": 1})
+    action = {"action": "reconcile", "_selected_action": [board.pk]}
+    assert b"Yes, run it" in operator.post("/admin/leaderboard/board/", action).content
+    operator.post("/admin/leaderboard/board/", {**action, "confirm": "yes", "dry_run": "on"})
+    operator.post("/admin/leaderboard/board/", {**action, "confirm": "yes"})
+    dry, real = ReconciliationRun.objects.order_by("id")
+    assert (dry.dry_run, dry.deleted, real.dry_run, real.deleted) == (True, 1, False, 1)
+    listing = operator.get("/admin/leaderboard/reconciliationrun/")
+    assert listing.status_code == 200 and b"admin" in listing.content
+    assert operator.get("/admin/django_celery_beat/periodictask/").status_code == 200
