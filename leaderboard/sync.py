@@ -20,6 +20,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from . import metrics, redis_store, services
@@ -198,26 +199,46 @@ def _repair(board: Board, bucket: Bucket, user_ids: list[str], stats: BucketStat
 
 
 def _strays_out_of_redis(board: Board, bucket: Bucket, stats: BucketStats, state: RunState) -> None:
-    """Members in Redis with no standing in PostgreSQL are removed."""
+    """Members in Redis with no standing in PostgreSQL are removed.
+
+    After the first pass every PostgreSQL member is in Redis, so the number of
+    strays is known from two counts; the scan runs only when there are some.
+    """
     rows = Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
+    in_redis = redis_store.bucket_card(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+    # A dry run did not add the members it found missing.
+    expected = rows.count() - (stats.created if state.dry_run else 0)
+    if in_redis <= expected:
+        return
     for batch in redis_store.bucket_members(
         board_slug=board.slug, period=bucket.period, bucket=bucket.key, batch=settings.LEADERBOARD_RECONCILE_BATCH
     ):
         members = [member for member, _ in batch]
-        known = set(rows.filter(user_id__in=members).values_list("user_id", flat=True))
-        strays = [member for member in members if member not in known]
+        strays = _unknown(board, bucket, members)
         if not strays:
             continue
         stats.deleted += len(strays)
         if not state.dry_run:
             # Checked again right before removal: a first submit may just have committed.
-            still = set(rows.filter(user_id__in=strays).values_list("user_id", flat=True))
+            known_now = set(members) - set(_unknown(board, bucket, strays))
             redis_store.members_remove(
                 board_slug=board.slug,
                 period=bucket.period,
                 bucket=bucket.key,
-                members=[m for m in strays if m not in still],
+                members=[m for m in strays if m not in known_now],
             )
+
+
+def _unknown(board: Board, bucket: Bucket, members: list[str]) -> list[str]:
+    """The members with no standing in the bucket (one indexed query with an array)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id FROM {Standing._meta.db_table} "
+            "WHERE board_id = %s AND period = %s AND bucket_start = %s AND user_id = ANY(%s)",
+            [board.pk, bucket.period, bucket.start, members],
+        )
+        known = {row[0] for row in cursor.fetchall()}
+    return [member for member in members if member not in known]
 
 
 # --------------------------------------------------------------------------- management (seed 001's surface)

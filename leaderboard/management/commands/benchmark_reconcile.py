@@ -1,0 +1,102 @@
+"""Reconciliation at scale: 1,000,000 users in one bucket, damaged, then repaired.
+
+Prints the run's duration and the process' peak resident memory while it ran
+(targets on our 2-core machine: under 30 s and under 200 MB).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from leaderboard import demo, redis_store, services, sync
+from leaderboard.models import Board, ScoreEvent, Standing
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakRss:
+    """Samples the resident set size every 20 ms in a thread."""
+
+    def __enter__(self) -> PeakRss:
+        self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Command(BaseCommand):
+    help = "Benchmark the reconciliation with 1,000,000 users in one bucket."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--users", type=int, default=1_000_000)
+        parser.add_argument("--damage", type=int, default=1_000, help="members deleted, altered and added each")
+
+    def handle(self, *args, users: int, damage: int, **options) -> None:
+        board, _ = Board.objects.update_or_create(
+            slug="bench-reconcile",
+            defaults={
+                "name": "Reconciliation benchmark",
+                "periods": ["all_time"],
+                "operator": "increment",
+                "period_resets": {},
+                "is_active": True,
+            },
+        )
+        Standing.objects.filter(board=board).delete()
+        ScoreEvent.objects.filter(board=board).delete()
+        redis_store.keys_delete(redis_store.board_pattern(board.slug))
+        mark = time.perf_counter()
+        demo.users_bulk_create(prefix="bench", count=users)
+        demo.standings_bulk_create(board=board, period="all_time", prefix="bench", users=users, max_score=1_000_000)
+        bucket = board.bucket("all_time", timezone.now())
+        services.bucket_warm(board=board, bucket=bucket, wait=True)
+        self.stdout.write(f"seeded and warmed {users:,} members in {time.perf_counter() - mark:.1f}s")
+
+        key = redis_store.bucket_key(board.slug, "all_time", bucket.key)
+        conn = redis_store.client()
+        picks = random.sample(range(1, users + 1), 2 * damage)
+        conn.zrem(key, *[f"bench{i:07d}" for i in picks[:damage]])
+        conn.zadd(key, {f"bench{i:07d}": -1 for i in picks[damage:]})
+        conn.zadd(key, {f"stray{i:07d}": 1 for i in range(damage)})
+        self.stdout.write(f"damaged: {damage} deleted, {damage} altered, {damage} strays added")
+
+        other = list(Board.objects.filter(is_active=True).exclude(pk=board.pk))
+        Board.objects.filter(pk__in=[b.pk for b in other]).update(is_active=False)
+        try:
+            baseline = rss_bytes()
+            with PeakRss() as memory:
+                run = sync.reconciliation_run(trigger="benchmark")
+        finally:
+            Board.objects.filter(pk__in=[b.pk for b in other]).update(is_active=True)
+        exact = conn.zcard(key) == users
+        self.stdout.write(
+            f"reconciliation: {run.status} in {run.duration_seconds:.2f}s (target < 30 s); "
+            f"created {run.created:,}, updated {run.updated:,}, deleted {run.deleted:,}, unchanged {run.unchanged:,}"
+        )
+        self.stdout.write(
+            f"peak RSS during the run: {memory.peak / 2**20:.0f} MB (target < 200 MB; "
+            f"{baseline / 2**20:.0f} MB before it started); Redis matches PostgreSQL: {exact}"
+        )
+        Standing.objects.filter(board=board).delete()
+        redis_store.keys_delete(redis_store.board_pattern(board.slug))
+        board.delete()
