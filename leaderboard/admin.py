@@ -246,7 +246,7 @@ class ScoreEventAdmin(admin.ModelAdmin):
     """The audit trail: read-only, never deleted from the admin."""
 
     list_display = ("id", "user_id", "board", "value", "idempotency_key", "created_at")
-    list_filter = ("board",)
+    list_filter = ("board", ("created_at", admin.DateFieldListFilter))
     search_fields = ("user__username__exact", "idempotency_key__exact")
     list_select_related = ("board",)
     show_full_result_count = False

@@ -58,3 +58,28 @@ def test_rate_limits_are_not_enforced_while_redis_is_down(auth_client, settings,
     board = BoardFactory()
     disposable_redis.stop()
     assert [submit(auth_client, board).status_code for _ in range(3)] == [201, 201, 201]
+
+
+def test_a_board_can_set_its_own_rates(auth_client, settings):
+    settings.LEADERBOARD_SUBMIT_RATE_USER = "100/min"
+    strict = BoardFactory(rate_limit_user="2/min")
+    relaxed = BoardFactory()
+    assert [submit(auth_client, strict).status_code for _ in range(3)] == [201, 201, 429]
+    assert [submit(auth_client, relaxed).status_code for _ in range(3)] == [201, 201, 201]
+
+
+def test_a_rate_that_does_not_parse_is_refused_by_the_board_form():
+    from django.core.exceptions import ValidationError
+
+    board = BoardFactory.build(rate_limit_user="lots")
+    with pytest.raises(ValidationError) as caught:
+        board.full_clean()
+    assert "rate_limit_user" in caught.value.message_dict
+
+
+def test_an_oversized_body_is_refused_with_a_4xx(auth_client):
+    board = BoardFactory()
+    response = auth_client.post(
+        f"/api/v1/boards/{board.slug}/scores", {"value": 1, "metadata": {"blob": "x" * 300_000}}, format="json"
+    )
+    assert 400 <= response.status_code < 500
