@@ -615,3 +615,9 @@ def members_scores(*, board_slug: str, period: str, bucket: str, members: Sequen
 def memory_used() -> int:
     with _guard():
         return int(client().info("memory")["used_memory"])
+
+
+def keys_count(pattern: str) -> int:
+    """How many keys match ``pattern`` (SCAN; for status pages, not hot paths)."""
+    with _guard():
+        return sum(1 for _ in client().scan_iter(match=pattern, count=1000))

@@ -1,0 +1,118 @@
+"""Reports over the score history in PostgreSQL (the ScoreEvent audit trail)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection
+
+from leaderboard.models import Board, PeriodArchive, ScoreEvent
+from leaderboard_project.exceptions import InvalidInput
+
+AGGREGATES = {
+    Board.Operator.INCREMENT: ("SUM(value)", "total"),
+    Board.Operator.SET: ("(ARRAY_AGG(value ORDER BY created_at DESC, id DESC))[1]", "latest"),
+}
+
+
+@dataclass
+class ReportRange:
+    start: datetime
+    end: datetime  # exclusive
+
+
+@dataclass
+class TopPlayers:
+    board: Board
+    range: ReportRange
+    measure: str
+    total: int
+    entries: list[dict[str, object]]
+    limit: int
+    offset: int
+
+
+def report_range(*, start_date: date, end_date: date, time_zone: str) -> ReportRange:
+    """Whole days ``start_date``..``end_date`` (inclusive) in ``time_zone``, validated."""
+    if end_date < start_date:
+        raise InvalidInput(fields={"end_date": "The end date is before the start date."})
+    days = (end_date - start_date).days + 1
+    if days > settings.REPORTS_MAX_RANGE_DAYS:
+        raise InvalidInput(
+            fields={"end_date": f"A report covers at most {settings.REPORTS_MAX_RANGE_DAYS} days; this is {days}."}
+        )
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(start_date, time(0), tzinfo=zone)
+    end = datetime.combine(end_date + timedelta(days=1), time(0), tzinfo=zone)
+    return ReportRange(start, end)
+
+
+def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 10, offset: int = 0) -> TopPlayers:
+    """Players ranked by their best (``best``), total (``increment``) or latest (``set``) score in a range.
+
+    One aggregate over the (board, created_at) index, which includes the user
+    and the value, so PostgreSQL answers from the index alone.
+    """
+    period = report_range(start_date=start_date, end_date=end_date, time_zone=board.time_zone)
+    if board.operator == Board.Operator.BEST:
+        aggregate, measure = ("MAX(value)", "best") if board.higher_is_better else ("MIN(value)", "best")
+    else:
+        aggregate, measure = AGGREGATES[board.operator]
+    direction = "DESC" if board.higher_is_better else "ASC"
+    table = ScoreEvent._meta.db_table
+    params = {"board": board.pk, "start": period.start, "end": period.end, "limit": limit, "offset": offset}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH per_user AS (
+                SELECT user_id, {aggregate} AS score, COUNT(*) AS submissions
+                FROM {table}
+                WHERE board_id = %(board)s AND created_at >= %(start)s AND created_at < %(end)s
+                GROUP BY user_id
+            ), ranked AS (
+                SELECT user_id, score, submissions,
+                       RANK() OVER (ORDER BY score {direction}) AS rank,
+                       COUNT(*) OVER () AS total
+                FROM per_user
+            )
+            SELECT user_id, score, submissions, rank, total FROM ranked
+            ORDER BY rank, user_id {direction}
+            LIMIT %(limit)s OFFSET %(offset)s
+            """,
+            params,
+        )
+        rows = cursor.fetchall()
+        total = rows[0][4] if rows else _distinct_players(cursor, params)
+    entries = [
+        {"rank": int(rank), "user_id": user_id, "score": int(score), "submissions": int(count)}
+        for user_id, score, count, rank, _ in rows
+    ]
+    return TopPlayers(board, period, measure, int(total), entries, limit, offset)
+
+
+def _distinct_players(cursor, params: dict[str, object]) -> int:
+    cursor.execute(
+        f"SELECT COUNT(DISTINCT user_id) FROM {ScoreEvent._meta.db_table} "
+        "WHERE board_id = %(board)s AND created_at >= %(start)s AND created_at < %(end)s",
+        params,
+    )
+    return int(cursor.fetchone()[0])
+
+
+def archives_list(
+    *, board: Board | None = None, period: str | None = None, since: date | None = None, until: date | None = None
+):
+    """Period archives (winners, top entries), newest first, filterable."""
+    rows = PeriodArchive.objects.select_related("board").order_by("-bucket_start", "board__slug")
+    if board is not None:
+        rows = rows.filter(board=board)
+    if period:
+        rows = rows.filter(period=period)
+    if since:
+        rows = rows.filter(bucket_start__date__gte=since)
+    if until:
+        rows = rows.filter(bucket_start__date__lte=until)
+    return rows
