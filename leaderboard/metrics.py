@@ -1,6 +1,6 @@
 """Prometheus metrics of the leaderboard engine (exported at /metrics)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SUBMITS = Counter("leaderboard_submits_total", "Score submissions by board and outcome", ["board", "outcome"])
 READS = Counter("leaderboard_reads_total", "Leaderboard reads by source", ["source"])
@@ -17,4 +17,11 @@ ROLLOVER_LAG = Histogram(
     "leaderboard_rollover_lag_seconds",
     "Time between a bucket's end and its archive",
     buckets=(1, 5, 15, 30, 60, 120, 300, 900, 3600, 86400),
+)
+BROADCASTS = Counter("leaderboard_live_broadcasts_total", "leaderboard_update broadcasts sent", ["board", "period"])
+WS_CONNECTIONS = Gauge("leaderboard_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum")
+BROADCAST_LAG = Histogram(
+    "leaderboard_live_broadcast_lag_seconds",
+    "From broadcast to delivery to a client",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )

@@ -25,6 +25,8 @@ every call, so reads fall back to PostgreSQL without paying timeouts.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 import uuid
@@ -151,6 +153,17 @@ def all_keys_pattern() -> str:
 def group_name(board_slug: str, period: str) -> str:
     """Channels group of a board's period (ASCII letters, digits, '.', '-', '_')."""
     return f"lb.{board_slug}.{period}"
+
+
+def user_group_name(board_slug: str, user_id: str) -> str:
+    """Channels group of one user's subscriptions to a board (rank_update events).
+
+    User ids may hold '@' and '+', which group names may not: those become '_',
+    and a short digest of the real id keeps two such ids apart.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", user_id)
+    digest = hashlib.blake2s(user_id.encode(), digest_size=4).hexdigest()
+    return f"lb.{board_slug}.u.{safe}.{digest}"[-99:]
 
 
 # --------------------------------------------------------------------------- scripts
@@ -621,3 +634,38 @@ def keys_count(pattern: str) -> int:
     """How many keys match ``pattern`` (SCAN; for status pages, not hot paths)."""
     with _guard():
         return sum(1 for _ in client().scan_iter(match=pattern, count=1000))
+
+
+# --------------------------------------------------------------------------- live broadcasts
+
+
+def live_key(board_slug: str, period: str, name: str) -> str:
+    return f"{_tag(board_slug)}:live:{period}:{name}"
+
+
+_LIVE_GATE = """
+-- KEYS: last-sent time, trailing-send pending; ARGV: now (ms), interval (ms), trailing ('1' when the timer fires)
+-- Returns 0 = send now, -1 = skip (a trailing send is already due), n > 0 = schedule a trailing send in n ms.
+local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+-- A trailing send is void when a leading send already went out (it cleared the pending mark).
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+if ARGV[3] == '1' or now - last >= interval then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', interval * 10)
+  redis.call('DEL', KEYS[2])
+  return 0
+end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', interval * 4) then
+  return math.max(1, last + interval - now)
+end
+return -1
+"""
+
+
+def live_gate(*, board_slug: str, period: str, interval_ms: int, trailing: bool = False) -> int:
+    """The shared (all processes) throttle of one live group: see the script above."""
+    keys = [live_key(board_slug, period, "last"), live_key(board_slug, period, "pending")]
+    with _guard():
+        return int(
+            _script(_LIVE_GATE)(keys=keys, args=[int(time.time() * 1000), interval_ms, "1" if trailing else "0"])
+        )

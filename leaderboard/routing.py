@@ -1,5 +1,10 @@
-"""WebSocket routes, mounted under /ws/ by the ASGI application."""
+"""WebSocket routes, served by the ASGI application."""
 
-from django.urls import URLPattern
+from django.urls import re_path
 
-websocket_urlpatterns: list[URLPattern] = []
+from . import consumers
+
+websocket_urlpatterns = [
+    re_path(r"^ws/boards/(?P<slug>[-a-zA-Z0-9_]+)/(?P<period>[a-z_-]+)/?$", consumers.LeaderboardConsumer.as_asgi()),
+    re_path(r"^ws/leaderboard/?$", consumers.Seed002Consumer.as_asgi()),
+]

@@ -343,7 +343,7 @@ def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
     result.ranks = {w.period: (r[0] if r else None) for w, r in zip(writes, ranks, strict=True)}
     from . import broadcasts
 
-    broadcasts.submit_committed(board=board, ranks=result.ranks)
+    broadcasts.submit_committed(board=board, ranks=result.ranks, user_id=result.user_id, score=result.scores)
 
 
 def buckets_mark_for_repair(*, board: Board, buckets: list[Bucket], reason: str) -> None:

@@ -1,0 +1,214 @@
+"""WebSocket consumers against the real channel layer (channels-redis) and real stores."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
+
+from leaderboard import services
+from leaderboard.models import Standing
+from leaderboard.routing import websocket_urlpatterns
+from leaderboard.tests.factories import BoardFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APP = URLRouter(websocket_urlpatterns)
+
+
+def seed(board, scores: dict[str, int]) -> None:
+    """Standings written directly (no broadcasts), then warmed."""
+    now = timezone.now()
+    for user_id in scores:
+        UserFactory(username=user_id)
+    Standing.objects.bulk_create(
+        Standing(board=board, period=b.period, bucket_start=b.start, user_id=u, score=s, created_at=now, updated_at=now)
+        for u, s in scores.items()
+        for b in board.live_buckets(now)
+    )
+    services.board_warm(board=board)
+
+
+submit = database_sync_to_async(services.score_submit)
+
+
+async def updates(communicator, *, seconds: float) -> list[dict]:
+    """Every message received within ``seconds``."""
+    received = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        # receive_nothing waits without cancelling the consumer (a timed-out receive would).
+        if not await communicator.receive_nothing(timeout=min(left, 0.05), interval=0.01):
+            received.append(await communicator.receive_json_from(timeout=5))
+    return received
+
+
+def run(coroutine):
+    return async_to_sync(coroutine)()
+
+
+def test_the_current_top_n_is_sent_on_connect():
+    board = BoardFactory()
+    seed(board, {"ann": 30, "bob": 20, "cat": 20})
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/daily/")
+        connected, _ = await ws.connect()
+        assert connected
+        first = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return first
+
+    first = run(scenario)
+    assert first["type"] == "leaderboard_update" and first["period"] == "daily"
+    assert [(e["user_id"], e["score"], e["rank"]) for e in first["entries"]] == [
+        ("ann", 30, 1),
+        ("cat", 20, 2),
+        ("bob", 20, 2),
+    ]
+
+
+def test_a_change_of_the_top_n_is_pushed_and_one_below_it_is_not(settings):
+    settings.LEADERBOARD_LIVE_TOP_N = 3
+    board = BoardFactory()
+    seed(board, {f"p{i:02d}": 100 - i for i in range(6)})
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/weekly/")
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)  # the snapshot
+        await submit(board=board, user_id="p05", value=1)  # 95 -> 96: still fifth, below the top 3
+        quiet = await updates(ws, seconds=1.0)
+        await submit(board=board, user_id="p04", value=50)  # 96 -> 146: now first
+        pushed = await updates(ws, seconds=2.0)
+        await ws.disconnect()
+        return quiet, pushed
+
+    quiet, pushed = run(scenario)
+    assert quiet == []
+    assert len(pushed) == 1
+    assert [(e["user_id"], e["score"]) for e in pushed[0]["entries"]] == [("p04", 146), ("p00", 100), ("p01", 99)]
+
+
+def test_five_hundred_quick_submits_are_coalesced_and_the_last_state_arrives(settings):
+    settings.LEADERBOARD_LIVE_MIN_INTERVAL_MS = 250
+    board = BoardFactory()
+    seed(board, {"leader": 10, "chaser": 5})
+
+    def storm() -> float:
+        started = time.monotonic()
+        for _ in range(500):
+            services.score_submit(board=board, user_id="chaser", value=1)
+        return time.monotonic() - started
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/all_time/")
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)
+        took = await database_sync_to_async(storm)()
+        received = await updates(ws, seconds=1.5)
+        await ws.disconnect()
+        return took, received
+
+    took, received = run(scenario)
+    allowed = int(took / 0.25) + 3  # one per interval, plus the leading and trailing edges
+    assert 1 <= len(received) <= allowed, (len(received), took)
+    assert len(received) < 50
+    assert received[-1]["entries"][0] == {"user_id": "chaser", "score": 505, "rank": 1}
+
+
+def test_an_authenticated_subscriber_gets_its_own_rank_updates():
+    board = BoardFactory()
+    seed(board, {"ann": 50, "bob": 40})
+    user = UserFactory(username="zoe")
+    token = str(AccessToken.for_user(user))
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/monthly/?token={token}")
+        await ws.connect()
+        hello = await updates(ws, seconds=1.0)
+        await submit(board=board, user_id="zoe", value=45)
+        after = await updates(ws, seconds=1.5)
+        await ws.disconnect()
+        return hello, after
+
+    hello, after = run(scenario)
+    assert {
+        "type": "rank_update",
+        "board": board.slug,
+        "period": "monthly",
+        "user_id": "zoe",
+        "rank": None,
+        "score": None,
+        "total": 2,
+    } in hello
+    ranks = [m for m in after if m["type"] == "rank_update"]
+    assert ranks == [
+        {"type": "rank_update", "board": board.slug, "period": "monthly", "user_id": "zoe", "rank": 2, "score": 45}
+    ]
+
+
+def test_auth_by_first_message_and_bad_tokens_are_refused():
+    board = BoardFactory()
+    seed(board, {"ann": 5})
+    token = str(AccessToken.for_user(UserFactory(username="max")))
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/daily/")
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "auth", "token": token})
+        ranked = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "ping"})
+        pong = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        bad = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/daily/?token=nonsense")
+        await bad.connect()
+        error = await bad.receive_json_from(timeout=5)
+        closed = await bad.receive_output(timeout=5)
+        return ranked, pong, error, closed
+
+    ranked, pong, error, closed = run(scenario)
+    assert ranked["type"] == "rank_update" and ranked["user_id"] == "max"
+    assert pong == {"type": "pong"}
+    assert error["type"] == "error" and closed == {"type": "websocket.close", "code": 4401}
+
+
+@pytest.mark.parametrize("path", ["/ws/boards/no-such-board/daily/", "/ws/boards/{slug}/hourly/"])
+def test_unknown_boards_and_periods_are_closed_with_4404(path):
+    board = BoardFactory()
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, path.format(slug=board.slug))
+        return await ws.connect()
+
+    connected, code = run(scenario)
+    assert connected is False and code == 4404
+
+
+def test_seed002_clients_get_their_payload_shape():
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("leaderboard.migrations.0002_default_boards").create_default_boards(apps, None)
+    board = services.board_get(slug="score")
+    seed(board, {"user123": 5000, "user456": 4800})
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, "/ws/leaderboard/")
+        await ws.connect()
+        first = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return first
+
+    assert run(scenario) == {
+        "event": "leaderboard_update",
+        "data": {"leaderboard": [{"userId": "user123", "score": 5000}, {"userId": "user456", "score": 4800}]},
+    }
