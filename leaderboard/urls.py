@@ -1,5 +1,8 @@
 from django.urls import include, path
 
+from . import views
+
 urlpatterns = [
+    path("", views.live_page, name="live-page"),
     path("api/v1/", include("leaderboard.api.urls")),
 ]
