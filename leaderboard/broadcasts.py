@@ -11,6 +11,7 @@ channels-redis carries the messages to every ASGI process.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -85,7 +86,13 @@ def snapshot(*, board: Board, period: str) -> dict[str, object]:
 
 def broadcast(*, board: Board, period: str) -> None:
     state = snapshot(board=board, period=period)
-    _send(redis_store.group_name(board.slug, period), {"type": "leaderboard.update", "sent_at": time.time(), **state})
+    sent_at = time.time()
+    # Rendered once here rather than once per subscriber in the ASGI process.
+    text = json.dumps({"type": "leaderboard_update", **state, "sent_at": sent_at})
+    _send(
+        redis_store.group_name(board.slug, period),
+        {"type": "leaderboard.update", "sent_at": sent_at, "text": text, **state},
+    )
     metrics.BROADCASTS.labels(board.slug, period).inc()
 
 

@@ -124,6 +124,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     async def leaderboard_update(self, event: dict[str, Any]) -> None:
         if "sent_at" in event:
             metrics.BROADCAST_LAG.observe(max(0.0, time.time() - event["sent_at"]))
+        if "text" in event and type(self).send_update is LeaderboardConsumer.send_update:
+            await self.send(text_data=event["text"])  # rendered once by the broadcaster
+            return
         await self.send_update(event)
 
     async def rank_update(self, event: dict[str, Any]) -> None:

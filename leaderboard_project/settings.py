@@ -135,8 +135,13 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="asgi")},
+        # Pub/sub: one published message per group fans out inside each ASGI process,
+        # instead of one queued copy per subscriber (thousands of clients per board).
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "max_connections": env.int("CHANNELS_MAX_CONNECTIONS", default=1000)}],
+            "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
+        },
     }
 }
 
