@@ -66,7 +66,9 @@ def test_seed000_update_then_leaderboard_stats_and_rank(trusted, api_client):
 
 
 def test_seed000_errors(trusted, auth_client, api_client):
-    assert api_client.post("/api/redis-leaderboard/update", {"user_id": "x", "count": 1}, format="json").status_code == 401
+    assert (
+        api_client.post("/api/redis-leaderboard/update", {"user_id": "x", "count": 1}, format="json").status_code == 401
+    )
     other = auth_client.post("/api/redis-leaderboard/update", {"user_id": "someone-else"}, format="json")
     assert other.status_code == 403
     bad = trusted.post("/api/redis-leaderboard/update", {"user_id": "user123", "count": 0}, format="json")
@@ -143,10 +145,15 @@ def test_seed003_submit_records_a_game_session_then_top_and_rank(auth_client, ap
     top = api_client.get("/api/leaderboard/top").json()
     assert top["leaderboard"] == [{"rank": 1, "user_id": me, "total_score": 120}]
     assert api_client.get(f"/api/leaderboard/rank/{me}").json() == {
-        "user_id": me, "rank": 1, "total_score": 120, "total_players": 1,
+        "user_id": me,
+        "rank": 1,
+        "total_score": 120,
+        "total_players": 1,
     }
     assert api_client.get("/api/leaderboard/rank/nobody").status_code == 404
-    assert auth_client.post("/api/leaderboard/submit", {"user_id": "other", "score": 1}, format="json").status_code == 403
+    assert (
+        auth_client.post("/api/leaderboard/submit", {"user_id": "other", "score": 1}, format="json").status_code == 403
+    )
     assert auth_client.post("/api/leaderboard/submit", {"user_id": me}, format="json").status_code == 400
 
 
@@ -175,12 +182,18 @@ def test_seed004_register_token_submit_global_my_rank_and_report(api_client):
     assert page["total"] == 2 and page["items"] == [{"rank": 1, "username": "bob", "score": 1000}]
     second = api_client.get("/v1/leaderboard/global?page=2&size=1").json()
     assert second["items"] == [{"rank": 2, "username": "alice", "score": 900}]
-    assert api_client.get("/v1/leaderboard/my_rank").json() == {"username": "alice", "rank": 2, "score": 900, "total": 2}
+    assert api_client.get("/v1/leaderboard/my_rank").json() == {
+        "username": "alice",
+        "rank": 2,
+        "score": 900,
+        "total": 2,
+    }
 
     today = date.today().isoformat()
     report = api_client.get(f"/v1/reports/top_players?start_date={today}&end_date={today}").json()
     assert [(p["username"], p["high_score"], p["submissions"]) for p in report["players"]] == [
-        ("bob", 1000, 1), ("alice", 900, 3),
+        ("bob", 1000, 1),
+        ("alice", 900, 3),
     ]
     bad = api_client.get(f"/v1/reports/top_players?start_date={today}&end_date=2000-01-01")
     assert bad.status_code == 400 and "end_date" in bad.json()
