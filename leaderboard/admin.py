@@ -184,18 +184,11 @@ class BoardAdmin(admin.ModelAdmin):
         return None
 
 
-@admin.register(PeriodArchive)
-class PeriodArchiveAdmin(admin.ModelAdmin):
-    list_display = ("board", "period", "bucket_start", "bucket_end", "reason", "participants", "winner_ids")
-    list_filter = ("board", "period", "reason")
-    list_select_related = ("board",)
-    date_hierarchy = "bucket_start"
+class RecordAdmin(admin.ModelAdmin):
+    """Records the service writes (archives, runs, events): viewable, never edited here."""
+
     show_full_result_count = False
     paginator = CappedCountPaginator
-
-    @admin.display(description="winners")
-    def winner_ids(self, archive: PeriodArchive) -> str:
-        return ", ".join(w["user_id"] for w in archive.winners[:5])
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -204,8 +197,20 @@ class PeriodArchiveAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(PeriodArchive)
+class PeriodArchiveAdmin(RecordAdmin):
+    list_display = ("board", "period", "bucket_start", "bucket_end", "reason", "participants", "winner_ids")
+    list_filter = ("board", "period", "reason")
+    list_select_related = ("board",)
+    date_hierarchy = "bucket_start"
+
+    @admin.display(description="winners")
+    def winner_ids(self, archive: PeriodArchive) -> str:
+        return ", ".join(w["user_id"] for w in archive.winners[:5])
+
+
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(admin.ModelAdmin):
+class ReconciliationRunAdmin(RecordAdmin):
     list_display = (
         "id",
         "status",
@@ -220,14 +225,6 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
         "error_count",
     )
     list_filter = ("status", "trigger", "dry_run")
-    show_full_result_count = False
-    paginator = CappedCountPaginator
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Standing)
@@ -242,21 +239,13 @@ class StandingAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreEvent)
-class ScoreEventAdmin(admin.ModelAdmin):
+class ScoreEventAdmin(RecordAdmin):
     """The audit trail: read-only, never deleted from the admin."""
 
     list_display = ("id", "user_id", "board", "value", "idempotency_key", "created_at")
     list_filter = ("board", ("created_at", admin.DateFieldListFilter))
     search_fields = ("user__username__exact", "idempotency_key__exact")
     list_select_related = ("board",)
-    show_full_result_count = False
-    paginator = CappedCountPaginator
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -61,22 +61,23 @@ def read_both(settings):
 
 
 SCORES = {"ann": 100, "bob": 90, "cat": 90, "dan": 80, "eve": 80, "fay": 80, "gus": 10}
+# The whole board in rank order: ties share a rank and are listed by user id, descending.
+RANKED = [
+    ("ann", 100, 1),
+    ("cat", 90, 2),
+    ("bob", 90, 2),
+    ("fay", 80, 4),
+    ("eve", 80, 4),
+    ("dan", 80, 4),
+    ("gus", 10, 7),
+]
 
 
 def test_ties_share_a_rank_and_the_next_rank_skips(read_both):
     board = BoardFactory()
     seed(board, SCORES)
     hot, fallback = read_both(lambda: selectors.leaderboard_page(board=board, period="daily", limit=10))
-    expected = [
-        ("ann", 100, 1),
-        ("cat", 90, 2),
-        ("bob", 90, 2),
-        ("fay", 80, 4),
-        ("eve", 80, 4),
-        ("dan", 80, 4),
-        ("gus", 10, 7),
-    ]
-    assert triples(hot) == triples(fallback) == expected
+    assert triples(hot) == triples(fallback) == RANKED
     assert hot.total == fallback.total == 7
 
 
@@ -88,16 +89,7 @@ def test_pages_that_start_inside_a_tie_keep_the_shared_rank(offset, limit, read_
         lambda: selectors.leaderboard_page(board=board, period="weekly", limit=limit, offset=offset)
     )
     assert triples(hot) == triples(fallback)
-    full = [
-        ("ann", 100, 1),
-        ("cat", 90, 2),
-        ("bob", 90, 2),
-        ("fay", 80, 4),
-        ("eve", 80, 4),
-        ("dan", 80, 4),
-        ("gus", 10, 7),
-    ]
-    assert triples(hot) == full[offset : offset + limit]
+    assert triples(hot) == RANKED[offset : offset + limit]
 
 
 def test_lower_is_better_boards_rank_ascending_with_ties_by_user_id_ascending(read_both):

@@ -19,7 +19,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import User
 from leaderboard import demo, redis_store, services
 from leaderboard.models import Board, ScoreEvent, Standing
+from leaderboard_project.stack import free_port
 
 PREFIX = "bench"
 SLUG = "bench"
@@ -49,12 +49,6 @@ class Row:
     ceiling: float | None
     target: str
     ok: bool
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pct(samples: list[float], q: float) -> float:

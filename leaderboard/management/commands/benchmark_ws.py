@@ -28,12 +28,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import User
 from leaderboard import redis_store, services
 from leaderboard.models import Board, ScoreEvent, Standing
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from leaderboard_project.stack import free_port
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
