@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -28,15 +29,30 @@ logger = logging.getLogger(__name__)
 
 
 def submit_committed(
-    *, board: Board, ranks: dict[str, int | None], user_id: str = "", score: dict | None = None
+    *,
+    board: Board,
+    ranks: dict[str, int | None],
+    user_id: str = "",
+    score: dict | None = None,
+    all_ranks: dict[str, int | None] | None = None,
 ) -> None:
-    """After a submit reached Redis: broadcast the periods whose visible top N changed."""
+    """After a submit reached Redis: broadcast the watched periods whose visible top N changed.
+
+    ``ranks`` holds only the periods somebody watches; ``user_id`` is set only
+    when that user has a live subscription (``all_ranks`` feeds its rank_update).
+    """
     top_n = settings.LEADERBOARD_LIVE_TOP_N
     if user_id:
         # One message for every period; each subscription picks its own.
         _send(
             redis_store.user_group_name(board.slug, user_id),
-            {"type": "rank.update", "board": board.slug, "user_id": user_id, "ranks": ranks, "scores": score or {}},
+            {
+                "type": "rank.update",
+                "board": board.slug,
+                "user_id": user_id,
+                "ranks": all_ranks or ranks,
+                "scores": score or {},
+            },
         )
     for period, rank in ranks.items():
         # A "set" board can push a user down and out of the top N: check those always.
@@ -47,25 +63,28 @@ def submit_committed(
 def board_changed(*, board: Board, period: str) -> None:
     """The top N of a group may have changed: send now, or once the interval has passed."""
     interval = settings.LEADERBOARD_LIVE_MIN_INTERVAL_MS
+    claim = uuid.uuid4().hex
     try:
-        decision = redis_store.live_gate(board_slug=board.slug, period=period, interval_ms=interval)
+        decision = redis_store.live_gate(board_slug=board.slug, period=period, interval_ms=interval, claim=claim)
     except redis_store.RedisUnavailable as exc:
         logger.warning("live update of %s %s skipped, Redis unavailable: %s", board.slug, period, exc)
         return
     if decision == 0:
         broadcast(board=board, period=period)
     elif decision > 0:
-        timer = threading.Timer(decision / 1000, _trailing, kwargs={"board_id": board.pk, "period": period})
+        timer = threading.Timer(
+            decision / 1000, _trailing, kwargs={"board_id": board.pk, "period": period, "token": claim}
+        )
         timer.daemon = True
         timer.start()
 
 
-def _trailing(*, board_id: int, period: str) -> None:
+def _trailing(*, board_id: int, period: str, token: str) -> None:
     close_old_connections()
     try:
         board = Board.objects.get(pk=board_id)
         interval = settings.LEADERBOARD_LIVE_MIN_INTERVAL_MS
-        if redis_store.live_gate(board_slug=board.slug, period=period, interval_ms=interval, trailing=True) == 0:
+        if redis_store.live_gate(board_slug=board.slug, period=period, interval_ms=interval, token=token) == 0:
             broadcast(board=board, period=period)
     except Exception:  # a timer thread has nobody to report to but the log
         logger.exception("trailing live update failed")

@@ -48,6 +48,18 @@ def _rank(board, period: str, user_id: str) -> dict[str, Any]:
 
 
 @database_sync_to_async
+def _watch(slug: str, period: str, user_id: str, delta: int) -> None:
+    """Tell submits that somebody watches (so they broadcast only then)."""
+    try:
+        if user_id:
+            redis_store.live_watch_user(board_slug=slug, user_id=user_id, delta=delta)
+        else:
+            redis_store.live_watch(board_slug=slug, period=period, delta=delta)
+    except redis_store.RedisUnavailable:
+        pass  # updates then simply stop until Redis is back
+
+
+@database_sync_to_async
 def _user_from_token(raw: str) -> str:
     from django.contrib.auth import get_user_model
 
@@ -74,6 +86,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = redis_store.group_name(self.board.slug, self.period)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await _watch(self.board.slug, self.period, "", 1)
         await self.accept()
         metrics.WS_CONNECTIONS.inc()
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
@@ -84,9 +97,11 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await _watch(self.board.slug, self.period, "", -1)
             metrics.WS_CONNECTIONS.dec()
         if self.user_group:
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
+            await _watch(self.board.slug, "", self.user_id, -1)
 
     async def authenticate(self, token: str) -> bool:
         try:
@@ -95,8 +110,12 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "detail": "Invalid or expired token."})
             await self.close(code=CLOSE_BAD_TOKEN)
             return False
+        if self.user_group:  # authenticated again on the same socket
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+            await _watch(self.board.slug, "", self.user_id, -1)
         self.user_group = redis_store.user_group_name(self.board.slug, self.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
+        await _watch(self.board.slug, "", self.user_id, 1)
         await self.send_json(
             {
                 "type": "rank_update",

@@ -169,15 +169,16 @@ def user_group_name(board_slug: str, user_id: str) -> str:
 # --------------------------------------------------------------------------- scripts
 
 _SUBMIT = """
--- KEYS[1]: user hash; KEYS[2i], KEYS[2i+1]: sorted set and ready key of bucket i
+-- KEYS[1]: user hash, KEYS[2]: the user's live subscriptions;
+-- KEYS[3i], KEYS[3i+1], KEYS[3i+2]: sorted set, ready key, live subscribers of bucket i
 -- ARGV: member, flag ('' | 'GT' | 'LT'), higher_is_better, user ttl, updated_at,
 --       cached_at, then per bucket: period, bucket id, score, expire-at
 local member, flag, hib = ARGV[1], ARGV[2], ARGV[3] == '1'
 local ukey = KEYS[1]
 local out = {}
-local n = (#KEYS - 1) / 2
+local n = (#KEYS - 2) / 3
 for i = 1, n do
-  local z, ready = KEYS[2 * i], KEYS[2 * i + 1]
+  local z, ready, subs = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
   local base = 6 + (i - 1) * 4
   local period, bucket, score, expireat = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   if redis.call('EXISTS', ready) == 1 then
@@ -194,9 +195,9 @@ for i = 1, n do
     else
       better = redis.call('ZCOUNT', z, '-inf', '(' .. cur)
     end
-    out[i] = {better + 1, redis.call('ZCARD', z)}
+    out[i] = {better + 1, redis.call('ZCARD', z), tonumber(redis.call('GET', subs) or '0')}
   else
-    out[i] = {-1, -1}
+    out[i] = {-1, -1, tonumber(redis.call('GET', subs) or '0')}
   end
   -- The user's cached details: never let a late, older write win.
   local old_bucket = redis.call('HGET', ukey, period .. ':b')
@@ -209,7 +210,7 @@ for i = 1, n do
 end
 redis.call('HSET', ukey, 'updated_at', ARGV[5], 'cached_at', ARGV[6])
 redis.call('EXPIRE', ukey, ARGV[4])
-return out
+return {out, tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 
 _TOP = """
@@ -355,22 +356,38 @@ def apply_submit(
     updated_at: str,
     cached_at: str,
     user_ttl: int,
-) -> list[tuple[int, int] | None]:
+) -> SubmitMirror:
     """Write a committed submission to every warm bucket in one atomic round trip.
 
     Scores are the absolute values PostgreSQL committed. With a ``GT``/``LT``
     flag (operators whose score only moves one way) a late arrival can never
     overwrite a newer value, and a repeat is harmless. Returns, per bucket,
-    ``(rank, total)`` or ``None`` when the bucket is cold.
+    ``(rank, total)`` or ``None`` when the bucket is cold, and who is
+    watching live (so nothing is broadcast to nobody).
     """
-    keys = [user_key(board_slug, member)]
+    keys = [user_key(board_slug, member), live_key(board_slug, "user", member)]
     args: list[str | int] = [member, zadd_flag, _flag(higher_is_better), user_ttl, updated_at, cached_at]
     for write in writes:
-        keys += [bucket_key(board_slug, write.period, write.bucket), ready_key(board_slug, write.period, write.bucket)]
+        keys += [
+            bucket_key(board_slug, write.period, write.bucket),
+            ready_key(board_slug, write.period, write.bucket),
+            live_key(board_slug, write.period, "subscribers"),
+        ]
         args += [write.period, write.bucket, str(write.score), write.expire_at]
     with _guard():
-        raw = _script(_SUBMIT)(keys=keys, args=args)
-    return [None if rank < 0 else (int(rank), int(total)) for rank, total in raw]
+        per_bucket, user_watching = _script(_SUBMIT)(keys=keys, args=args)
+    return SubmitMirror(
+        ranks=[None if rank < 0 else (int(rank), int(total)) for rank, total, _ in per_bucket],
+        subscribers=[int(subs) for _, _, subs in per_bucket],
+        user_watching=int(user_watching) > 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitMirror:
+    ranks: list[tuple[int, int] | None]
+    subscribers: list[int]
+    user_watching: bool
 
 
 def scores_apply(
@@ -644,28 +661,59 @@ def live_key(board_slug: str, period: str, name: str) -> str:
 
 
 _LIVE_GATE = """
--- KEYS: last-sent time, trailing-send pending; ARGV: now (ms), interval (ms), trailing ('1' when the timer fires)
--- Returns 0 = send now, -1 = skip (a trailing send is already due), n > 0 = schedule a trailing send in n ms.
-local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- KEYS: last-sent time, trailing-send pending; ARGV: now (ms), interval (ms), token of a firing timer ('' if none)
+-- Returns 0 = send now, -1 = skip, n > 0 = schedule a trailing send in n ms (the caller keeps the token).
+local now, interval, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
--- A trailing send is void when a leading send already went out (it cleared the pending mark).
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
-if ARGV[3] == '1' or now - last >= interval then
+if token ~= '' then
+  -- Only the timer that owns the pending mark may send: a leading send may have
+  -- cleared it, or a newer cycle may own it by now.
+  if redis.call('GET', KEYS[2]) ~= token then return -1 end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', interval * 10)
   redis.call('DEL', KEYS[2])
   return 0
 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', interval * 4) then
+if now - last >= interval then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', interval * 10)
+  redis.call('DEL', KEYS[2])
+  return 0
+end
+if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', interval * 4) then
   return math.max(1, last + interval - now)
 end
 return -1
 """
 
 
-def live_gate(*, board_slug: str, period: str, interval_ms: int, trailing: bool = False) -> int:
-    """The shared (all processes) throttle of one live group: see the script above."""
+def live_gate(*, board_slug: str, period: str, interval_ms: int, token: str = "", claim: str = "") -> int:
+    """The shared (all processes) throttle of one live group: see the script above.
+
+    A change calls it with ``claim`` (a fresh token it keeps if told to schedule);
+    the timer it then starts calls it again with that ``token``.
+    """
     keys = [live_key(board_slug, period, "last"), live_key(board_slug, period, "pending")]
+    args = [int(time.time() * 1000), interval_ms, token, claim or "-"]
     with _guard():
-        return int(
-            _script(_LIVE_GATE)(keys=keys, args=[int(time.time() * 1000), interval_ms, "1" if trailing else "0"])
-        )
+        return int(_script(_LIVE_GATE)(keys=keys, args=args))
+
+
+def live_watch(*, board_slug: str, period: str, delta: int) -> None:
+    """Count a subscription to a period (+1 on connect, -1 on disconnect) so submits know who watches.
+
+    The counters expire after a day without changes: a crashed ASGI process can
+    only leave them too high (a broadcast nobody receives), never too low for long.
+    """
+    _counter_add(live_key(board_slug, period, "subscribers"), delta)
+
+
+def live_watch_user(*, board_slug: str, user_id: str, delta: int) -> None:
+    """Count an authenticated subscription of one user (for rank_update)."""
+    _counter_add(live_key(board_slug, "user", user_id), delta)
+
+
+def _counter_add(key: str, delta: int) -> None:
+    with _guard():
+        pipe = client().pipeline(transaction=False)
+        pipe.incrby(key, delta)
+        pipe.expire(key, 86_400)
+        pipe.execute()

@@ -324,7 +324,7 @@ def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
         if b.period in result.scores
     ]
     try:
-        ranks = redis_store.apply_submit(
+        mirrored = redis_store.apply_submit(
             board_slug=board.slug,
             member=result.user_id,
             writes=writes,
@@ -340,10 +340,18 @@ def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
         buckets_mark_for_repair(board=board, buckets=buckets, reason=f"submit {result.event_id}: {exc}")
         return
     result.cache_updated = True
-    result.ranks = {w.period: (r[0] if r else None) for w, r in zip(writes, ranks, strict=True)}
-    from . import broadcasts
+    result.ranks = {w.period: (r[0] if r else None) for w, r in zip(writes, mirrored.ranks, strict=True)}
+    watched = {w.period for w, n in zip(writes, mirrored.subscribers, strict=True) if n > 0}
+    if watched or mirrored.user_watching:
+        from . import broadcasts
 
-    broadcasts.submit_committed(board=board, ranks=result.ranks, user_id=result.user_id, score=result.scores)
+        broadcasts.submit_committed(
+            board=board,
+            ranks={p: r for p, r in result.ranks.items() if p in watched},
+            user_id=result.user_id if mirrored.user_watching else "",
+            score=result.scores,
+            all_ranks=result.ranks,
+        )
 
 
 def buckets_mark_for_repair(*, board: Board, buckets: list[Bucket], reason: str) -> None:
