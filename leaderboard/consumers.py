@@ -8,16 +8,30 @@ clients: the ``score`` board's all-time top 10 as
 ``{"event": "leaderboard_update", "data": {"leaderboard": [{"userId", "score"}]}}``.
 
 Close codes: 4404 unknown board or period, 4401 invalid token.
+
+A board's period group can have thousands of subscribers in one process, so it
+is joined once per process (``GroupFanout``) rather than once per socket: each
+broadcast is received and decoded once, then handed to every local socket's
+writer, which always sends the latest state it holds. A slow client therefore
+skips states it had no time for and never holds up the others (nor piles up
+memory). A user's own group (``rank_update``) is joined per socket, the
+Channels way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import BaseChannelLayer
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -26,8 +40,12 @@ from leaderboard_project.exceptions import ServiceError
 
 from . import broadcasts, metrics, redis_store, selectors, services
 
+logger = logging.getLogger(__name__)
+
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_TOKEN = 4401
+# A broadcast arriving this soon after a snapshot may have been read before it.
+RECHECK_SECONDS = 0.5
 
 
 @database_sync_to_async
@@ -36,9 +54,12 @@ def _resolve(slug: str, period: str):
     return board, services.period_check(board=board, period=period)
 
 
-@database_sync_to_async
-def _snapshot(board, period: str) -> dict[str, Any]:
+def _read_snapshot(board, period: str) -> dict[str, Any]:
     return broadcasts.snapshot(board=board, period=period)
+
+
+# Not thread-sensitive: many connects (or re-reads) at once must not queue behind one thread.
+_snapshot = database_sync_to_async(_read_snapshot, thread_sensitive=False)
 
 
 @database_sync_to_async
@@ -47,8 +68,7 @@ def _rank(board, period: str, user_id: str) -> dict[str, Any]:
     return {"rank": info.rank, "score": info.score, "total": info.total}
 
 
-@database_sync_to_async
-def _watch(slug: str, period: str, user_id: str, delta: int) -> None:
+def _count_watcher(slug: str, period: str, user_id: str, delta: int) -> None:
     """Tell submits that somebody watches (so they broadcast only then)."""
     try:
         if user_id:
@@ -57,6 +77,9 @@ def _watch(slug: str, period: str, user_id: str, delta: int) -> None:
             redis_store.live_watch(board_slug=slug, period=period, delta=delta)
     except redis_store.RedisUnavailable:
         pass  # updates then simply stop until Redis is back
+
+
+_watch = database_sync_to_async(_count_watcher, thread_sensitive=False)
 
 
 @database_sync_to_async
@@ -70,12 +93,80 @@ def _user_from_token(raw: str) -> str:
     return user.get_username()
 
 
+class GroupFanout:
+    """One channel-layer subscription to a group for all of this event loop's sockets.
+
+    The first socket to join starts it, the last to leave stops it. Members get
+    each message through ``offer``, which must not block.
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupFanout]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, layer: BaseChannelLayer, group: str) -> None:
+        self.layer = layer
+        self.group = group
+        self.members: set[LeaderboardConsumer] = set()
+        self.subscribed = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._pump())
+
+    @classmethod
+    async def join(cls, layer: BaseChannelLayer, group: str, member: LeaderboardConsumer) -> None:
+        """Add a member; returns once the group's messages reach this process."""
+        groups = cls._by_loop.setdefault(asyncio.get_running_loop(), {})
+        fanout = groups.get(group)
+        if fanout is None:
+            fanout = groups[group] = cls(layer, group)
+        fanout.members.add(member)
+        await fanout.subscribed.wait()
+
+    @classmethod
+    def leave(cls, group: str, member: LeaderboardConsumer) -> None:
+        groups = cls._by_loop.get(asyncio.get_running_loop(), {})
+        fanout = groups.get(group)
+        if fanout is None:
+            return
+        fanout.members.discard(member)
+        if not fanout.members:
+            del groups[group]
+            fanout.task.cancel()
+
+    async def _pump(self) -> None:
+        while True:
+            channel = ""
+            try:
+                channel = await self.layer.new_channel()
+                await self.layer.group_add(self.group, channel)
+                self.subscribed.set()
+                while True:
+                    self.deliver(await self.layer.receive(channel))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer lost Redis: subscribe again; sockets keep their last state
+                logger.exception("live group %s: receiving failed, subscribing again", self.group)
+                await asyncio.sleep(1)
+            finally:
+                if channel:
+                    with contextlib.suppress(Exception):  # the layer also expires memberships
+                        await asyncio.shield(self.layer.group_discard(self.group, channel))
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "leaderboard.update":
+            return
+        metrics.BROADCAST_LAG.observe(max(0.0, time.time() - message["sent_at"]))
+        for member in tuple(self.members):
+            member.offer(message)
+
+
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+    shape = broadcasts.NATIVE  # which rendering of leaderboard_update this route sends
     board = None
     period = ""
     group = ""
     user_id = ""
     user_group = ""
+    latest: str | None = None  # the newest state not yet written to the socket
+    recheck_until = 0.0
+    writer: asyncio.Task | None = None
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -85,18 +176,24 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = redis_store.group_name(self.board.slug, self.period)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.wake = asyncio.Event()
+        # Subscribed before the snapshot is read, so no change falls between the two.
+        await GroupFanout.join(self.channel_layer, self.group, self)
         await _watch(self.board.slug, self.period, "", 1)
         await self.accept()
         metrics.WS_CONNECTIONS.inc()
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         if token and not await self.authenticate(token):
             return
-        await self.send_update(await _snapshot(self.board, self.period))
+        await self.send_snapshot()
+        self.recheck_until = time.monotonic() + RECHECK_SECONDS
+        self.writer = asyncio.get_running_loop().create_task(self.write_latest())
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            GroupFanout.leave(self.group, self)
+            if self.writer is not None:
+                self.writer.cancel()
             await _watch(self.board.slug, self.period, "", -1)
             metrics.WS_CONNECTIONS.dec()
         if self.user_group:
@@ -138,15 +235,48 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
                 {"type": "error", "detail": 'Send {"type": "auth", "token": ...} or {"type": "ping"}.'}
             )
 
-    # Handlers, named after the event types sent to the groups.
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Call the handler without Channels' per-message ``aclose_old_connections``.
 
-    async def leaderboard_update(self, event: dict[str, Any]) -> None:
-        if "sent_at" in event:
-            metrics.BROADCAST_LAG.observe(max(0.0, time.time() - event["sent_at"]))
-        if "text" in event and type(self).send_update is LeaderboardConsumer.send_update:
-            await self.send(text_data=event["text"])  # rendered once by the broadcaster
+        That is a hop through the one thread-sensitive executor for every message:
+        with 1,000 subscribers one broadcast queued 1,000 hops and took seconds to
+        deliver. No handler here touches the ORM directly; every query runs in a
+        ``database_sync_to_async`` helper, which closes stale connections itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # The board's group, through GroupFanout.
+
+    def offer(self, message: dict[str, Any]) -> None:
+        """A new top N for this socket: keep only the latest, the writer sends it."""
+        self.latest = message["texts"][self.shape]
+        self.wake.set()
+
+    async def write_latest(self) -> None:
+        """This socket's writer: waits for states and sends the newest, one at a time."""
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                text, self.latest = self.latest, None
+                if time.monotonic() < self.recheck_until:
+                    # Read before our snapshot but published after it, this state could be older
+                    # than the one the client has: read the current state instead, once.
+                    self.recheck_until = 0.0
+                    await self.send_snapshot()
+                elif text is not None:
+                    await self.send(text_data=text)
+        except OSError:  # the client went away; disconnect() cleans up
             return
-        await self.send_update(event)
+
+    async def send_snapshot(self) -> None:
+        state = await _snapshot(self.board, self.period)
+        await self.send(text_data=broadcasts.render(state)[self.shape])
+
+    # Handlers, named after the event types sent to this socket's own channel.
 
     async def rank_update(self, event: dict[str, Any]) -> None:
         rank = event["ranks"].get(self.period)
@@ -162,27 +292,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
                 }
             )
 
-    async def send_update(self, state: dict[str, Any]) -> None:
-        await self.send_json(
-            {
-                "type": "leaderboard_update",
-                "board": state["board"],
-                "period": state["period"],
-                "bucket": state["bucket"],
-                "total": state["total"],
-                "entries": state["entries"],
-                "sent_at": state.get("sent_at"),
-            }
-        )
-
 
 class Seed002Consumer(LeaderboardConsumer):
     """Seed 002's clients: the score board's all-time top 10 in its own payload shape."""
 
-    async def send_update(self, state: dict[str, Any]) -> None:
-        await self.send_json(
-            {
-                "event": "leaderboard_update",
-                "data": {"leaderboard": [{"userId": e["user_id"], "score": e["score"]} for e in state["entries"]]},
-            }
-        )
+    shape = broadcasts.SEED002

@@ -661,27 +661,47 @@ def live_key(board_slug: str, period: str, name: str) -> str:
 
 
 _LIVE_GATE = """
--- KEYS: last-sent time, trailing-send pending; ARGV: now (ms), interval (ms), token of a firing timer ('' if none)
--- Returns 0 = send now, -1 = skip, n > 0 = schedule a trailing send in n ms (the caller keeps the token).
-local now, interval, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+-- The throttle of one live group, shared by every process.
+-- KEYS: last send (ms), pending trailing send (its owner's token), send in progress (its owner's token)
+-- ARGV: interval (ms), token of a firing timer ('' for a new change), claim of a new change
+-- Returns 0 = send now (the caller owns the in-progress mark and must release it),
+--        -1 = nothing to do, n > 0 = (re)schedule the trailing send in n ms.
+-- Redis' clock, so hosts with drifting clocks still agree.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, token, claim = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local busy = redis.call('EXISTS', KEYS[3]) == 1
 if token ~= '' then
   -- Only the timer that owns the pending mark may send: a leading send may have
-  -- cleared it, or a newer cycle may own it by now.
+  -- taken its place, or a newer cycle may own it by now.
   if redis.call('GET', KEYS[2]) ~= token then return -1 end
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', interval * 10)
+  if busy then
+    -- The previous send is still going out: sends never overlap, so they never arrive out of order.
+    redis.call('PEXPIRE', KEYS[2], interval * 4)
+    return 20
+  end
+  redis.call('SET', KEYS[3], token, 'PX', 5000)
+  redis.call('SET', KEYS[1], now, 'PX', interval * 10)
   redis.call('DEL', KEYS[2])
   return 0
 end
-if now - last >= interval then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', interval * 10)
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if not busy and now - last >= interval then
+  redis.call('SET', KEYS[3], claim, 'PX', 5000)
+  redis.call('SET', KEYS[1], now, 'PX', interval * 10)
   redis.call('DEL', KEYS[2])
   return 0
 end
-if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', interval * 4) then
+if redis.call('SET', KEYS[2], claim, 'NX', 'PX', interval * 4) then
   return math.max(1, last + interval - now)
 end
 return -1
+"""
+
+_LIVE_RELEASE = """
+-- KEYS: send in progress; ARGV: the owner's token
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -689,12 +709,29 @@ def live_gate(*, board_slug: str, period: str, interval_ms: int, token: str = ""
     """The shared (all processes) throttle of one live group: see the script above.
 
     A change calls it with ``claim`` (a fresh token it keeps if told to schedule);
-    the timer it then starts calls it again with that ``token``.
+    the timer it then starts calls it again with that ``token``. Whoever is told
+    to send (0) calls ``live_release`` with its token or claim when done.
     """
-    keys = [live_key(board_slug, period, "last"), live_key(board_slug, period, "pending")]
-    args = [int(time.time() * 1000), interval_ms, token, claim or "-"]
+    keys = [
+        live_key(board_slug, period, "last"),
+        live_key(board_slug, period, "pending"),
+        live_key(board_slug, period, "sending"),
+    ]
     with _guard():
-        return int(_script(_LIVE_GATE)(keys=keys, args=args))
+        return int(_script(_LIVE_GATE)(keys=keys, args=[interval_ms, token, claim or "-"]))
+
+
+def live_release(*, board_slug: str, period: str, token: str) -> None:
+    """End a send started by ``live_gate`` (only its owner's token clears the mark)."""
+    with _guard():
+        _script(_LIVE_RELEASE)(keys=[live_key(board_slug, period, "sending")], args=[token])
+
+
+def live_digest_swap(*, board_slug: str, period: str, digest: str) -> bool:
+    """Record the digest of the top N about to be sent; False when it equals the last one sent."""
+    with _guard():
+        previous = client().set(live_key(board_slug, period, "digest"), digest, px=86_400_000, get=True)
+    return previous != digest
 
 
 def live_watch(*, board_slug: str, period: str, delta: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -9,10 +10,12 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.urls import re_path
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from leaderboard import services
+from leaderboard.consumers import LeaderboardConsumer
 from leaderboard.models import Standing
 from leaderboard.routing import websocket_urlpatterns
 from leaderboard.tests.factories import BoardFactory, UserFactory
@@ -205,10 +208,64 @@ def test_seed002_clients_get_their_payload_shape():
         ws = WebsocketCommunicator(APP, "/ws/leaderboard/")
         await ws.connect()
         first = await ws.receive_json_from(timeout=5)
+        await submit(board=board, user_id="user456", value=300)
+        pushed = await updates(ws, seconds=1.0)
         await ws.disconnect()
-        return first
+        return first, pushed
 
-    assert run(scenario) == {
+    first, pushed = run(scenario)
+    assert first == {
         "event": "leaderboard_update",
         "data": {"leaderboard": [{"userId": "user123", "score": 5000}, {"userId": "user456", "score": 4800}]},
     }
+    assert pushed == [
+        {
+            "event": "leaderboard_update",
+            "data": {"leaderboard": [{"userId": "user456", "score": 5100}, {"userId": "user123", "score": 5000}]},
+        }
+    ]
+
+
+class StalledConsumer(LeaderboardConsumer):
+    """A client whose socket stops draining after its snapshot (uvicorn's send then waits)."""
+
+    drained: asyncio.Event
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.writer is not None:  # past the snapshot
+            await type(self).drained.wait()
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+
+def test_a_stalled_client_holds_up_nobody_and_gets_the_latest_state_when_it_drains(settings):
+    settings.LEADERBOARD_LIVE_MIN_INTERVAL_MS = 50
+    board = BoardFactory()
+    seed(board, {"ann": 10})
+    app = URLRouter(
+        [re_path(r"^stalled/(?P<slug>[-\w]+)/(?P<period>\w+)/$", StalledConsumer.as_asgi()), *websocket_urlpatterns]
+    )
+
+    async def scenario():
+        StalledConsumer.drained = asyncio.Event()
+        fast = WebsocketCommunicator(app, f"/ws/boards/{board.slug}/daily/")
+        slow = WebsocketCommunicator(app, f"/stalled/{board.slug}/daily/")
+        for ws in (fast, slow):
+            await ws.connect()
+            await ws.receive_json_from(timeout=5)  # the snapshot
+        await asyncio.sleep(0.6)  # past the re-check window after a snapshot
+        for _ in range(3):
+            await submit(board=board, user_id="ann", value=1)
+            await asyncio.sleep(0.2)
+        fast_got = await updates(fast, seconds=0.5)
+        slow_before = await updates(slow, seconds=0.2)
+        StalledConsumer.drained.set()
+        slow_after = await updates(slow, seconds=0.5)
+        for ws in (fast, slow):
+            await ws.disconnect()
+        return fast_got, slow_before, slow_after
+
+    fast_got, slow_before, slow_after = run(scenario)
+    assert [m["entries"][0]["score"] for m in fast_got] == [11, 12, 13]
+    assert slow_before == []
+    # The send that was stuck, then straight to the latest state: nothing piled up in between.
+    assert [m["entries"][0]["score"] for m in slow_after] == [11, 13]
