@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,4 +20,4 @@ def live_page(request: HttpRequest) -> HttpResponse:
         "websocketPort": settings.LIVE_WEBSOCKET_PORT,
         "topN": settings.LEADERBOARD_LIVE_TOP_N,
     }
-    return render(request, "leaderboard/live.html", {"config": json.dumps(config)})
+    return render(request, "leaderboard/live.html", {"config": config})

@@ -1,0 +1,190 @@
+"""The live page in a real headless Chromium (Debian's package, never a downloaded browser).
+
+The page and the API come from Django's live server (WSGI, in this process);
+the WebSockets from uvicorn in a process of its own, as under the run command,
+so a submit reaches the page through channels-redis across processes.
+Without /usr/bin/chromium the test skips, except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from leaderboard import services
+from leaderboard.models import Standing
+from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard_project.conftest_helpers import bearer
+from leaderboard_project.stack import free_port, websocket_command
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def database_url() -> str:
+    """The URL of the test database this process uses."""
+    db = connection.settings_dict
+    return (
+        f"postgres://{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
+        f"@{db['HOST']}:{db['PORT']}/{quote(db['NAME'], safe='')}"
+    )
+
+
+@contextlib.contextmanager
+def uvicorn_on(port: int, redis_prefix: str) -> Iterator[None]:
+    """uvicorn serving the real ASGI application against the test database and this test's Redis keys."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="leaderboard_project.settings_test",
+        DATABASE_URL=database_url(),
+        REDIS_URL=django_settings.REDIS_URL,
+        LEADERBOARD_REDIS_PREFIX=redis_prefix,
+        SECRET_KEY=django_settings.SECRET_KEY,
+    )
+    server = subprocess.Popen(websocket_command(host="127.0.0.1", port=port), env=env, cwd=django_settings.BASE_DIR)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, "uvicorn exited"
+            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+            time.sleep(0.1)
+        yield
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+@pytest.fixture
+def asgi_server(settings) -> Iterator[int]:
+    port = free_port()
+    with uvicorn_on(port, settings.LEADERBOARD_REDIS_PREFIX):
+        settings.LIVE_WEBSOCKET_PORT = str(port)  # what the page is told
+        yield port
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+        # While Playwright's loop runs, Django keeps this test's connections apart from the
+        # thread's usual ones: close them here, or they outlive the test database.
+        connections.close_all()
+
+
+def seed_arena() -> None:
+    board = BoardFactory(slug="arena", name="Arena", periods=["daily", "all_time"])
+    now = timezone.now()
+    for i in range(12):
+        UserFactory(username=f"player{i:02d}")
+    Standing.objects.bulk_create(
+        Standing(
+            board=board,
+            period=b.period,
+            bucket_start=b.start,
+            user_id=f"player{i:02d}",
+            score=1000 - 10 * i,
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(12)
+        for b in board.live_buckets(now)
+    )
+    services.board_warm(board=board)
+
+
+def test_the_page_shows_the_top_10_updates_live_and_finds_a_rank(live_server, asgi_server, chromium, tmp_path, staff):
+    seed_arena()
+    page = chromium.new_page(viewport={"width": 390, "height": 844})  # a phone
+    page.goto(f"{live_server.url}/?board=arena&period=all_time")
+    page.wait_for_selector("body[data-connection=live]", timeout=10_000)
+    page.wait_for_function("document.querySelectorAll('#entries tr[data-user]').length === 10", timeout=10_000)
+    rows = page.locator("#entries tr[data-user]")
+    assert [rows.nth(i).get_attribute("data-user") for i in range(10)] == [f"player{i:02d}" for i in range(10)]
+    assert page.locator("#connection").inner_text() == "live"
+
+    # A submit through the API reaches the page within a second, without a reload.
+    page.evaluate("window.notReloaded = true")
+    request = urllib.request.Request(
+        f"{live_server.url}/api/v1/boards/arena/scores",
+        data=json.dumps({"value": 5000, "user_id": "player11"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": bearer(staff)},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+    started = time.monotonic()
+    page.wait_for_function(
+        "document.querySelector('#entries tr[data-user]').dataset.user === 'player11'", timeout=1_000
+    )
+    assert time.monotonic() - started < 1.0
+    assert page.evaluate("window.notReloaded") is True
+    assert rows.first.inner_text().split() == ["1", "player11", "5,890"]
+    assert rows.count() == 10
+
+    page.fill("#user", "player03")
+    page.click("#search button")
+    page.wait_for_function("document.getElementById('result').dataset.rank === '5'", timeout=5_000)
+    assert "player03: rank 5 of 12 with 970" in page.inner_text("#result")
+
+    shot = tmp_path / "live-page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    shutil.copy(shot, "/tmp/live-page.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_the_page_shows_when_it_is_offline_and_reconnects_by_itself(live_server, chromium, settings):
+    seed_arena()
+    port = free_port()
+    settings.LIVE_WEBSOCKET_PORT = str(port)  # nothing listens there yet
+    page = chromium.new_page()
+    page.goto(f"{live_server.url}/?board=arena&period=daily")
+    page.wait_for_selector("body[data-connection=offline]", timeout=10_000)
+    assert "retrying in" in page.locator("#connection").inner_text()
+    assert page.locator("#entries tr[data-user]").count() == 0
+    with uvicorn_on(port, settings.LEADERBOARD_REDIS_PREFIX):
+        # Backoff: 0.5 s, 1 s, 2 s, 4 s ... (with jitter), so the server is found again soon.
+        page.wait_for_selector("body[data-connection=live]", timeout=15_000)
+        page.wait_for_function("document.querySelectorAll('#entries tr[data-user]').length === 10", timeout=5_000)
