@@ -301,9 +301,11 @@ LEADERBOARD_WARM_CATCHUP_SECONDS = env.int("LEADERBOARD_WARM_CATCHUP_SECONDS", d
 LEADERBOARD_ARCHIVE_TOP_N = env.int("LEADERBOARD_ARCHIVE_TOP_N", default=100)
 # Rows per batch when the reconciliation compares Redis with PostgreSQL.
 LEADERBOARD_RECONCILE_BATCH = env.int("LEADERBOARD_RECONCILE_BATCH", default=5_000)
-# Live updates: how many entries subscribers see, and the shortest gap between broadcasts to one group.
+# Live updates: how many entries subscribers see, and the shortest gap between broadcasts to one group
+# (at most 5 a second). Under a write storm a change waits up to this long for the next broadcast, so
+# it is most of the delivery delay: benchmark_ws --interval-ms shows the trade-off.
 LEADERBOARD_LIVE_TOP_N = env.int("LEADERBOARD_LIVE_TOP_N", default=10)
-LEADERBOARD_LIVE_MIN_INTERVAL_MS = env.int("LEADERBOARD_LIVE_MIN_INTERVAL_MS", default=250)
+LEADERBOARD_LIVE_MIN_INTERVAL_MS = env.int("LEADERBOARD_LIVE_MIN_INTERVAL_MS", default=200)
 
 # Reports: the longest date range one report may cover.
 REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)

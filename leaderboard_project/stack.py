@@ -419,6 +419,42 @@ def supervise(children: list[Child]) -> int:
     return exit_code
 
 
+def web_command(*, host: str, port: int, workers: int = 2, threads: int | None = None) -> list[str]:
+    """The HTTP server of the run command (and of the benchmarks): granian serving the WSGI app."""
+    threads = threads or int(os.environ.get("WEB_THREADS", "2"))  # the GIL: few threads per worker measured best
+    bin_dir = Path(sys.executable).parent
+    return [
+        str(bin_dir / "granian"),
+        "--interface", "wsgi",
+        "--host", host,
+        "--port", str(port),
+        "--workers", str(workers),
+        "--blocking-threads", str(threads),
+        "--no-ws",
+        "--log-level", "warning",
+        "leaderboard_project.wsgi:application",
+    ]  # fmt: skip
+
+
+def websocket_command(*, host: str, port: int) -> list[str]:
+    """The WebSocket server of the run command (and of the benchmarks): uvicorn serving the ASGI app.
+
+    No per-message deflate: a top-N message is about a kilobyte, and compressing it
+    once per socket costs more CPU in a broadcast than the bytes it saves, plus a
+    zlib context of some hundred kilobytes per connection.
+    """
+    bin_dir = Path(sys.executable).parent
+    return [
+        str(bin_dir / "uvicorn"),
+        "leaderboard_project.asgi:application",
+        "--host", host,
+        "--port", str(port),
+        "--ws-per-message-deflate", "false",
+        "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
 def command_run(_args: argparse.Namespace) -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     http_port = int(os.environ.get("PORT", 8000))
@@ -448,37 +484,13 @@ def command_run(_args: argparse.Namespace) -> int:
         children = [
             spawn(
                 "web (granian WSGI)",
-                [
-                    str(bin_dir / "granian"),
-                    "--interface",
-                    "wsgi",
-                    "--host",
-                    host,
-                    "--port",
-                    str(http_port),
-                    "--workers",
-                    workers,
-                    "--blocking-threads",
-                    os.environ.get("WEB_THREADS", "2"),  # the GIL: few threads per worker measured best
-                    "--no-ws",
-                    "leaderboard_project.wsgi:application",
-                ],
+                web_command(host=host, port=http_port, workers=int(workers)),
                 env=env,
                 stop_signal=signal.SIGINT,
             ),
             spawn(
                 "websocket (uvicorn ASGI)",
-                [
-                    str(bin_dir / "uvicorn"),
-                    "leaderboard_project.asgi:application",
-                    "--host",
-                    host,
-                    "--port",
-                    str(ws_port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
+                websocket_command(host=host, port=ws_port),
                 env=env,
             ),
             spawn(
