@@ -170,3 +170,58 @@ def test_readyz_reports_the_celery_heartbeat_and_can_require_it(client, settings
     heartbeat.delay()  # eager in tests: what beat and a worker do every 30 s
     fresh = client.get("/readyz")
     assert fresh.status_code == 200 and fresh.json()["status"] == "ok"
+
+
+def _wsgi_environ(path: str, query: str = "", **extra) -> dict:
+    import io
+
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "localhost",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+def test_the_wsgi_entry_point_hands_over_whole_bodies_and_ends_the_request():
+    from django.core.signals import request_finished
+
+    from leaderboard_project.wsgi import application
+
+    started: list[str] = []
+    finished: list[bool] = []
+
+    def on_finished(**_):
+        finished.append(True)
+
+    request_finished.connect(on_finished)
+    try:
+        body = application(_wsgi_environ("/healthz"), lambda status, headers, exc=None: started.append(status))
+    finally:
+        request_finished.disconnect(on_finished)
+    assert started == ["200 OK"]
+    assert isinstance(body, list) and b'"status"' in b"".join(body)
+    assert finished == [True]  # closed here, as a server would after sending it
+
+
+@pytest.mark.django_db
+def test_content_negotiation_serves_json_and_refuses_what_it_cannot_render(client):
+    from leaderboard.tests.factories import BoardFactory
+
+    board = BoardFactory()
+    url = f"/api/v1/boards/{board.slug}"
+    for accept in ("*/*", "application/json", "application/json; indent=2", "text/html;q=0.5, */*;q=0.1"):
+        response = client.get(url, HTTP_ACCEPT=accept)
+        assert response.status_code == 200, accept
+        assert response["Content-Type"].startswith("application/json")
+    assert client.get(url, HTTP_ACCEPT="application/xml").status_code == 406
+    assert client.get(url).status_code == 200  # no Accept header at all

@@ -1,0 +1,25 @@
+"""Middleware of the project's own."""
+
+from __future__ import annotations
+
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's messages, with the storage built on first use.
+
+    The admin needs messages; the API never touches them, yet Django's
+    middleware builds a cookie-and-session storage for every request.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response  # never used: nothing was added or read, so nothing to store
+        return super().process_response(request, response)
