@@ -122,3 +122,16 @@ def test_a_deactivated_user_is_refused_at_once_in_the_process_that_saved_it(api_
     user.is_active = False
     user.save()
     assert api_client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_verified_token_is_not_reused_past_its_expiry(api_client, user, settings):
+    import time
+
+    settings.ACCOUNTS_USER_CACHE_SECONDS = 60
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    header = f"Bearer {token}"
+    assert api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=header).status_code == 200
+    time.sleep(2.2)
+    response = api_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401

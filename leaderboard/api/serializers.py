@@ -176,8 +176,11 @@ def _bucket_payload(bucket) -> dict:
     }
 
 
+_DATETIME = serializers.DateTimeField()
+
+
 def _iso(value) -> str:
-    return serializers.DateTimeField().to_representation(value)
+    return _DATETIME.to_representation(value)
 
 
 def page_payload(page) -> dict:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -28,28 +31,33 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-def query(serializer_class: type[Serializer], request: Request) -> dict:
-    """Validate query parameters with a serializer's own fields.
+def validated(serializer_class: type[Serializer], data: Any) -> dict:
+    """Validate a request's query parameters or JSON body with a serializer's own fields.
 
-    Simple query serializers are run field by field: instantiating a
-    serializer deep-copies its fields, which costs more than the Redis read on
-    the hottest endpoints. The messages are DRF's own.
+    Simple serializers are run field by field: instantiating one deep-copies
+    its fields, which costs more than the Redis read on the hottest endpoints.
+    The messages are DRF's own; anything else (a body that is not an object, a
+    serializer with its own ``validate_*`` methods) goes through the serializer.
     """
-    if any(name.startswith("validate_") for name in vars(serializer_class)):
-        serializer = serializer_class(data=request.query_params)
+    if not isinstance(data, Mapping) or any(name.startswith("validate") for name in vars(serializer_class)):
+        serializer = serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
-    data, errors = {}, {}
+    values, errors = {}, {}
     for name, field in serializer_class._declared_fields.items():
         try:
-            data[name] = field.run_validation(request.query_params.get(name, empty))
+            values[name] = field.run_validation(data.get(name, empty))
         except ValidationError as exc:
             errors[name] = exc.detail
         except SkipField:
             continue
     if errors:
         raise ValidationError(errors)
-    return data
+    return values
+
+
+def query(serializer_class: type[Serializer], request: Request) -> dict:
+    return validated(serializer_class, request.query_params)
 
 
 class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -71,7 +79,11 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return super().get_authenticators()
 
     def get_board(self):
-        return services.board_get(slug=self.kwargs["slug"])
+        """The request's board (the throttle and the action share one copy)."""
+        board = getattr(self, "_board", None)
+        if board is None:
+            board = self._board = services.board_get(slug=self.kwargs["slug"])
+        return board
 
     def submit_target(self, request: Request) -> str:
         """Whose score a submission changes (for rate limits, before validation)."""
@@ -107,16 +119,15 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def submit(self, request: Request, slug: str) -> Response:
         board = self.get_board()
-        data = s.SubmitInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user_id = data.validated_data.get("user_id") or request.user.get_username()
+        data = validated(s.SubmitInputSerializer, request.data)
+        user_id = data.get("user_id") or request.user.get_username()
         services.submit_permission_check(board=board, caller=request.user, user_id=user_id)
         result = services.score_submit(
             board=board,
             user_id=user_id,
-            value=data.validated_data["value"],
-            idempotency_key=data.validated_data.get("idempotency_key") or request.headers.get("Idempotency-Key"),
-            metadata=data.validated_data.get("metadata"),
+            value=data["value"],
+            idempotency_key=data.get("idempotency_key") or request.headers.get("Idempotency-Key"),
+            metadata=data.get("metadata"),
             submitted_by=request.user.get_username(),
             # Only trusted callers get past the check above for another user.
             create_user=user_id != request.user.get_username(),
