@@ -327,14 +327,17 @@ def ensure_servers(*, persistent: bool, stack: ExitStack) -> Servers:
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     servers = Servers(database_url, redis_url)
-    stack.callback(servers.stop)
     data_root = Path(os.environ.get("STACK_DATA_DIR", ROOT / ".data"))
+    scratch = None
+    if not database_url and not persistent:
+        # Entered before the servers' stop is registered, so it is removed after they stop.
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lb-test-pg-")))
+    stack.callback(servers.stop)
     if not database_url:
-        if persistent:
+        if scratch is None:
             pg_dir, pg_port = data_root / "postgres", int(os.environ.get("EMBEDDED_POSTGRES_PORT", 55432))
         else:
-            pg_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lb-test-pg-")))
-            pg_port = free_port()
+            pg_dir, pg_port = scratch, free_port()
         # STACK_DURABLE=1 keeps fsync on for throw-away servers too (benchmarks).
         durable = persistent or os.environ.get("STACK_DURABLE") == "1"
         child, servers.database_url = start_postgres(pg_dir, pg_port, durable=durable)
