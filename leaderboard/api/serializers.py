@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from rest_framework import serializers
 
 from accounts.models import handle_validator
@@ -179,7 +181,9 @@ def _bucket_payload(bucket) -> dict:
 _DATETIME = serializers.DateTimeField()
 
 
+@functools.lru_cache(maxsize=4096)
 def _iso(value) -> str:
+    """DRF's representation of an instant (bucket bounds repeat on every read: cached)."""
     return _DATETIME.to_representation(value)
 
 

@@ -237,3 +237,14 @@ def test_hot_path_payloads_match_their_documented_serializers():
     for user_id in (result.user_id, "nobody"):
         info = selectors.user_rank(board=board, period="daily", user_id=user_id)
         assert s.rank_payload(info) == s.RankSerializer(info).data
+
+
+def test_hot_responses_are_byte_for_byte_what_drf_would_render():
+    from rest_framework.renderers import JSONRenderer
+
+    from leaderboard.api.views import json_response
+
+    payload = {"user_id": "zoë", "note": "line\u2028break\u2029", "entries": [{"rank": 1, "score": -5}], "end": None}
+    response = json_response(payload, status=201)
+    assert response.status_code == 201 and response["Content-Type"] == "application/json"
+    assert response.content == JSONRenderer().render(payload)
