@@ -39,10 +39,25 @@ services: $(STAMP)
 superuser: $(STAMP)
 	$(PY) -m leaderboard_project.stack exec --persistent -- $(PY) manage.py createsuperuser
 
+# A benchmark command on throw-away servers that keep fsync on, like production ones.
+bench_command = STACK_DURABLE=1 $(PY) -m leaderboard_project.stack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) manage.py $(1) $(ARGS)'
+
 ## bench: the core engine benchmark (1,000,000 users) on throw-away but durable servers
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	STACK_DURABLE=1 $(PY) -m leaderboard_project.stack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) manage.py benchmark $(ARGS)'
+	$(call bench_command,benchmark)
+
+## bench-ws: live updates, 1,000 WebSocket clients and 200 submits/s
+bench-ws: $(STAMP)
+	$(call bench_command,benchmark_ws)
+
+## bench-reconcile: the hourly reconciliation over 1,000,000 members
+bench-reconcile: $(STAMP)
+	$(call bench_command,benchmark_reconcile)
+
+## bench-reports: the top-players report over 1,000,000 events
+bench-reports: $(STAMP)
+	$(call bench_command,benchmark_reports)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
