@@ -12,6 +12,24 @@ from leaderboard.models import Board, Standing
 from leaderboard.periods import Bucket
 
 
+def seed(board: Board, scores: dict[str, int]) -> None:
+    """Users and their standings in every live bucket, written directly (no broadcasts), then warmed."""
+    from django.utils import timezone
+
+    from leaderboard import services
+    from leaderboard.tests.factories import UserFactory
+
+    now = timezone.now()
+    for user_id in scores:
+        UserFactory(username=user_id)
+    Standing.objects.bulk_create(
+        Standing(board=board, period=b.period, bucket_start=b.start, user_id=u, score=s, created_at=now, updated_at=now)
+        for u, s in scores.items()
+        for b in board.live_buckets(now)
+    )
+    services.board_warm(board=board)
+
+
 def redis_members(board: Board, bucket: Bucket) -> dict[str, int]:
     found: dict[str, int] = {}
     for batch in redis_store.bucket_members(board_slug=board.slug, period=bucket.period, bucket=bucket.key):

@@ -19,9 +19,9 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from leaderboard import broadcasts, redis_store, services
-from leaderboard.models import Board, Standing
-from leaderboard.tests.factories import BoardFactory, UserFactory
-from leaderboard.tests.helpers import in_threads
+from leaderboard.models import Board
+from leaderboard.tests.factories import BoardFactory
+from leaderboard.tests.helpers import in_threads, seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,19 +64,6 @@ def listening(board: Board, period: str, *, watch: bool = True) -> Iterator[list
         loop.call_soon_threadsafe(task.cancel)
         thread.join(5)
         loop.close()
-
-
-def seed(board: Board, scores: dict[str, int]) -> None:
-    """Standings written directly (no broadcasts), then warmed."""
-    now = timezone.now()
-    for user_id in scores:
-        UserFactory(username=user_id)
-    Standing.objects.bulk_create(
-        Standing(board=board, period=b.period, bucket_start=b.start, user_id=u, score=s, created_at=now, updated_at=now)
-        for u, s in scores.items()
-        for b in board.live_buckets(now)
-    )
-    services.board_warm(board=board)
 
 
 def top(message: dict) -> list[tuple[str, int]]:

@@ -11,31 +11,17 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.urls import re_path
-from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from leaderboard import services
 from leaderboard.consumers import LeaderboardConsumer
-from leaderboard.models import Standing
 from leaderboard.routing import websocket_urlpatterns
 from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard.tests.helpers import seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APP = URLRouter(websocket_urlpatterns)
-
-
-def seed(board, scores: dict[str, int]) -> None:
-    """Standings written directly (no broadcasts), then warmed."""
-    now = timezone.now()
-    for user_id in scores:
-        UserFactory(username=user_id)
-    Standing.objects.bulk_create(
-        Standing(board=board, period=b.period, bucket_start=b.start, user_id=u, score=s, created_at=now, updated_at=now)
-        for u, s in scores.items()
-        for b in board.live_buckets(now)
-    )
-    services.board_warm(board=board)
 
 
 submit = database_sync_to_async(services.score_submit)

@@ -97,21 +97,7 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def prepare(self, users: int) -> Board:
-        board, _ = Board.objects.update_or_create(
-            slug=SLUG,
-            defaults={
-                "name": "Benchmark",
-                "operator": Board.Operator.INCREMENT,
-                "sort_order": Board.SortOrder.DESC,
-                "periods": ["daily", "weekly", "monthly", "yearly", "all_time"],
-                "time_zone": "UTC",
-                "min_value": 1,
-                "max_value": 1000,
-                "is_active": True,
-                "period_resets": {},
-            },
-        )
-        self.cleanup(board)
+        board = self.fresh_board(SLUG, "Benchmark", ["daily", "weekly", "monthly", "yearly", "all_time"])
         mark = time.perf_counter()
         demo.users_bulk_create(prefix=PREFIX, count=users)
         created = demo.standings_bulk_create(
@@ -121,13 +107,19 @@ class Command(BaseCommand):
         return board
 
     def prepare_all_time(self) -> Board:
+        board = self.fresh_board(SLUG_ALL_TIME, "Benchmark, all-time only", ["all_time"])
+        services.board_warm(board=board)
+        return board
+
+    def fresh_board(self, slug: str, name: str, periods: list[str]) -> Board:
+        """An empty increment board (values 1 to 1,000) in UTC."""
         board, _ = Board.objects.update_or_create(
-            slug=SLUG_ALL_TIME,
+            slug=slug,
             defaults={
-                "name": "Benchmark, all-time only",
+                "name": name,
                 "operator": Board.Operator.INCREMENT,
                 "sort_order": Board.SortOrder.DESC,
-                "periods": ["all_time"],
+                "periods": periods,
                 "time_zone": "UTC",
                 "min_value": 1,
                 "max_value": 1000,
@@ -136,7 +128,6 @@ class Command(BaseCommand):
             },
         )
         self.cleanup(board)
-        services.board_warm(board=board)
         return board
 
     def cleanup(self, board: Board) -> None:
