@@ -73,6 +73,9 @@ class Child:
     name: str
     popen: subprocess.Popen[bytes]
     stop_signal: int = signal.SIGTERM
+    # Signal the whole process group, or only the leader (a server that stops its own workers:
+    # granian's workers, signalled twice, could miss their shutdown and hang).
+    signal_group: bool = True
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -81,7 +84,10 @@ class Child:
         if not self.alive():
             return
         try:
-            os.killpg(self.popen.pid, self.stop_signal)
+            if self.signal_group:
+                os.killpg(self.popen.pid, self.stop_signal)
+            else:
+                self.popen.send_signal(self.stop_signal)
         except ProcessLookupError:
             return
         try:
@@ -101,6 +107,7 @@ def spawn(
     stop_signal: int = signal.SIGTERM,
     user: str | None = None,
     quiet: bool = False,
+    signal_group: bool = True,
 ) -> Child:
     output = subprocess.DEVNULL if quiet else None
     popen = subprocess.Popen(
@@ -112,7 +119,7 @@ def spawn(
         stdout=output,
         stderr=output,
     )
-    return Child(name, popen, stop_signal)
+    return Child(name, popen, stop_signal, signal_group)
 
 
 # --------------------------------------------------------------------------- servers
@@ -490,6 +497,7 @@ def command_run(_args: argparse.Namespace) -> int:
                 web_command(host=host, port=http_port, workers=int(workers)),
                 env=env,
                 stop_signal=signal.SIGINT,
+                signal_group=False,
             ),
             spawn(
                 "websocket (uvicorn ASGI)",

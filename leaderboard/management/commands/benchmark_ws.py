@@ -249,7 +249,7 @@ class Command(BaseCommand):
             run = self.run(board.slug, ws_port, http_port, token, clients, rate, duration, options["client_processes"])
         finally:
             for server in servers:
-                os.killpg(server.pid, signal.SIGINT)
+                server.send_signal(signal.SIGINT)  # the leader stops its own workers
             for server in servers:
                 try:
                     server.wait(10)
