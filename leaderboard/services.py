@@ -230,8 +230,8 @@ def _prepared_cursor() -> Iterator[psycopg.Cursor]:
 
     Django's own cursors bind client-side, which for the submit statement costs
     more CPU than the rest of the call. Errors are Django's, as from
-    ``connection.cursor()``. Set ``"prepare_threshold": None`` in the database
-    OPTIONS (psycopg's switch) behind a pooler that cannot keep prepared statements.
+    ``connection.cursor()``. ``DATABASE_PREPARED_STATEMENTS=false`` (psycopg's
+    ``prepare_threshold`` of None) turns preparing off behind a pooler that cannot keep them.
     """
     connection.ensure_connection()
     connection.validate_no_broken_transaction()

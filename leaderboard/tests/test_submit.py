@@ -158,3 +158,19 @@ def test_a_submit_with_a_stale_board_lands_in_the_bucket_a_reset_started():
     assert result.scores["daily"] == 3
     weekly = Standing.objects.get(board=board, period="weekly")
     assert weekly.bucket_start == board.bucket("weekly", result.created_at).start != reset_at
+
+
+def test_the_submit_statement_is_prepared_once_per_connection_and_nothing_else_is():
+    board = BoardFactory()
+    users = UserFactory.create_batch(3)
+    from django.db import connection
+
+    for user in users:
+        services.score_submit(board=board, user_id=user.username, value=1)
+        list(Board.objects.filter(pk=board.pk))  # an ordinary ORM query, repeated
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1
+    assert "INSERT INTO leaderboard_scoreevent" in prepared[0]
+    assert Standing.objects.filter(board=board).count() == 3 * 5
