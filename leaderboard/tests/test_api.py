@@ -112,6 +112,15 @@ def test_bad_submissions_are_400s_with_field_messages_and_write_nothing(auth_cli
     assert not ScoreEvent.objects.exists()
 
 
+@pytest.mark.parametrize("body", [b'{"value": 1', b'{"value": NaN}', b'{"value": Infinity}', b"\xff\xfe"])
+def test_malformed_json_bodies_are_400_parse_errors_and_write_nothing(auth_client, body):
+    board = BoardFactory()
+    response = auth_client.generic("POST", f"/api/v1/boards/{board.slug}/scores", body, "application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"].startswith("JSON parse error")
+    assert not ScoreEvent.objects.exists()
+
+
 def test_unknown_board_and_period_are_404s(auth_client, api_client):
     assert submit(auth_client, Board(slug="nope"), value=1).status_code == 404
     assert api_client.get("/api/v1/boards/nope/leaderboard/daily").status_code == 404
@@ -244,7 +253,14 @@ def test_hot_responses_are_byte_for_byte_what_drf_would_render():
 
     from leaderboard.api.views import json_response
 
-    payload = {"user_id": "zoë", "note": "line\u2028break\u2029", "entries": [{"rank": 1, "score": -5}], "end": None}
+    payload = {
+        "user_id": "zoë",
+        "note": "line\u2028break\u2029",
+        "entries": [{"rank": 1, "score": -5}],
+        "end": None,
+        "percentiles": [100.0, 99.99, 0.01, 0.0, 33.33],
+        "cached": True,
+    }
     response = json_response(payload, status=201)
     assert response.status_code == 201 and response["Content-Type"] == "application/json"
     assert response.content == JSONRenderer().render(payload)
