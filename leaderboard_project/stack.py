@@ -218,7 +218,11 @@ def start_postgres(data_dir: Path, port: int, *, durable: bool) -> tuple[Child |
         "-c",
         "log_min_messages=warning",
     ]
-    if not durable:
+    if durable:
+        # Bulk loads (seeding, a rebuilt board) write gigabytes of WAL: with the 1 GB default a
+        # checkpoint starts every few seconds and every page written after it is logged whole.
+        settings += ["-c", "max_wal_size=4GB"]
+    else:
         # Throw-away test servers: durability buys nothing there.
         settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     child = spawn(
