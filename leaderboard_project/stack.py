@@ -455,7 +455,8 @@ def websocket_command(*, host: str, port: int) -> list[str]:
 
     No per-message deflate: a top-N message is about a kilobyte, and compressing it
     once per socket costs more CPU in a broadcast than the bytes it saves, plus a
-    zlib context of some hundred kilobytes per connection.
+    zlib context of some hundred kilobytes per connection. Two processes by default
+    (``WS_WORKERS``): each writes a broadcast to its half of the sockets, in parallel.
     """
     bin_dir = Path(sys.executable).parent
     return [
@@ -464,6 +465,7 @@ def websocket_command(*, host: str, port: int) -> list[str]:
         "--host", host,
         "--port", str(port),
         "--ws-per-message-deflate", "false",
+        "--workers", os.environ.get("WS_WORKERS", "2"),
         "--no-access-log",
         "--log-level", "warning",
     ]  # fmt: skip
