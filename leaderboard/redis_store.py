@@ -26,6 +26,7 @@ every call, so reads fall back to PostgreSQL without paying timeouts.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
@@ -85,6 +86,10 @@ def reset_clients() -> None:
         for found in _clients.values():
             found.close()
         _clients.clear()
+    held = getattr(_local, "held", None)
+    _local.held = None
+    if held is not None and held[1] == os.getpid():
+        held[2].disconnect()
     _down_until = 0.0
 
 
@@ -297,15 +302,34 @@ return 0
 """
 
 
-class _Script:
-    """A Lua script run with EVALSHA on a pooled connection (EVAL when the server lacks it).
+_local = threading.local()
 
-    The hottest calls (every read and every submit) go straight to a connection
-    of the client's pool: redis-py's command path (retry wrappers, command
-    lookups, response callbacks a script never has) costs about as much CPU as
-    the round trip itself. The same guarantees are kept: a pooled connection
-    the server closed while idle is retried once on a fresh one, and errors are
-    redis-py's own, so ``_guard`` treats them as before.
+
+def _own_connection() -> Any:
+    """This thread's own connection for scripts, made like the shared client's (URL, timeouts).
+
+    A connection per thread skips the pool's lock and its liveness probe on every
+    call, which together cost as much CPU as the round trip itself. A process
+    forked after the parent made one, and ``reset_clients``, get a new one.
+    """
+    pool = client().connection_pool  # fails fast while the breaker is open
+    held = getattr(_local, "held", None)
+    if held is not None and held[0] is pool and held[1] == os.getpid():
+        return held[2]
+    conn = pool.connection_class(**pool.connection_kwargs)
+    _local.held = (pool, os.getpid(), conn)
+    return conn
+
+
+class _Script:
+    """A Lua script run with EVALSHA (EVAL when the server lacks it) on this thread's connection.
+
+    The hottest calls (every read and every submit) go straight to the
+    connection: redis-py's command path (retry wrappers, command lookups,
+    response callbacks a script never has) and its pool cost more CPU than the
+    round trip. The same guarantees are kept: a connection the server closed
+    while idle is retried once on a fresh one, and errors are redis-py's own,
+    so ``_guard`` treats them as before.
     """
 
     __slots__ = ("sha", "source")
@@ -315,9 +339,8 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     def __call__(self, *, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        pool = client().connection_pool
         for attempt in (1, 2):
-            conn = pool.get_connection()
+            conn = _own_connection()
             try:
                 return self._run(conn, keys, args)
             except (redis.ConnectionError, redis.TimeoutError):
@@ -325,10 +348,8 @@ class _Script:
                 if attempt == 2:
                     raise
             except BaseException:
-                conn.disconnect()  # a half-read reply must not reach the next caller
+                conn.disconnect()  # a half-read reply must not reach the next call
                 raise
-            finally:
-                pool.release(conn)
         raise AssertionError("unreachable")
 
     def _run(self, conn: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
