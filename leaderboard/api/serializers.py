@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import functools
+from datetime import UTC
 
+from django.conf import settings as django_settings
 from rest_framework import serializers
 
 from accounts.models import handle_validator
@@ -187,6 +189,18 @@ def _iso(value) -> str:
     return _DATETIME.to_representation(value)
 
 
+def _instant(value) -> str:
+    """DRF's representation of a fresh instant (never repeats: not worth a cache slot).
+
+    The services stamp instants in UTC and the API renders in UTC, where DRF's
+    representation is the ISO format with ``Z``; anything else goes through DRF.
+    """
+    if value.tzinfo is UTC and django_settings.TIME_ZONE == "UTC":
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return _DATETIME.to_representation(value)
+
+
 def page_payload(page) -> dict:
     return {
         "board": page.board.slug,
@@ -206,7 +220,7 @@ def submit_payload(result) -> dict:
         "board": result.board.slug,
         "user_id": result.user_id,
         "value": result.value,
-        "created_at": _iso(result.created_at),
+        "created_at": _instant(result.created_at),
         "scores": result.scores,
         "ranks": result.ranks,
         "replayed": result.replayed,
