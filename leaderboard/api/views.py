@@ -96,6 +96,11 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return []
         return super().get_authenticators()
 
+    def perform_authentication(self, request: Request) -> None:
+        # Reads never look at the caller: leave request.user to be resolved if ever used.
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            super().perform_authentication(request)
+
     def get_board(self):
         """The request's board (the throttle and the action share one copy)."""
         board = getattr(self, "_board", None)
