@@ -100,8 +100,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"].setdefault("OPTIONS", {})
-if env.bool("DATABASE_POOL", default=True):
-    # psycopg 3's pool, one per process; CONN_MAX_AGE must stay 0 with it.
+if env.bool("DATABASE_POOL", default=False):
+    # psycopg 3's pool, one per process; CONN_MAX_AGE must stay 0 with it. Every request then
+    # checks a connection out and back in (about a twentieth of a submit's CPU).
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
@@ -109,8 +110,12 @@ if env.bool("DATABASE_POOL", default=True):
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
+    # One persistent connection per server thread, renewed after CONN_MAX_AGE seconds and
+    # closed after a request whose database errors left it unusable. Health checks cost a
+    # round trip per request; like the pool (which checks nothing when it lends a
+    # connection), the default relies on that renewal instead.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     # The submit statement asks to be prepared once per connection (it saves PostgreSQL its
