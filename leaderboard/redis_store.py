@@ -328,8 +328,9 @@ class _Script:
     connection: redis-py's command path (retry wrappers, command lookups,
     response callbacks a script never has) and its pool cost more CPU than the
     round trip. The same guarantees are kept: a connection the server closed
-    while idle is retried once on a fresh one, and errors are redis-py's own,
-    so ``_guard`` treats them as before.
+    while idle is replaced before sending, a command that could not be sent is
+    sent once more on a new connection, a reply is never waited for twice, and
+    errors are redis-py's own, so ``_guard`` treats them as before.
     """
 
     __slots__ = ("sha", "source")
@@ -339,26 +340,31 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     def __call__(self, *, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        for attempt in (1, 2):
-            conn = _own_connection()
-            try:
-                return self._run(conn, keys, args)
-            except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()
-                if attempt == 2:
-                    raise
-            except BaseException:
-                conn.disconnect()  # a half-read reply must not reach the next call
-                raise
-        raise AssertionError("unreachable")
-
-    def _run(self, conn: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        conn = _own_connection()
         try:
-            return conn.read_response()
-        except redis.exceptions.NoScriptError:
-            conn.send_command("EVAL", self.source, len(keys), *keys, *args)
-            return conn.read_response()
+            _fresh(conn)
+            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            # Nothing reached the server: one new connection may send it safely.
+            conn.disconnect()
+            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        try:
+            try:
+                return conn.read_response()
+            except redis.exceptions.NoScriptError:
+                conn.send_command("EVAL", self.source, len(keys), *keys, *args)
+                return conn.read_response()
+        except BaseException:
+            # A late or half-read reply must not reach the next call. No retry here: the
+            # server may have run the script (a count taken twice, a warm finished twice).
+            conn.disconnect()
+            raise
+
+
+def _fresh(conn: Any) -> None:
+    """Replace a connection the server closed while it sat idle (as the pool checks on lending)."""
+    if conn._sock is not None and conn.can_read():
+        conn.disconnect()
 
 
 _scripts: dict[str, _Script] = {}

@@ -31,8 +31,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, NotSupportedError, connection, transaction
 from django.utils import timezone
 
 from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -230,13 +231,29 @@ def _prepared_cursor() -> Iterator[psycopg.Cursor]:
 
     Django's own cursors bind client-side, which for the submit statement costs
     more CPU than the rest of the call. Errors are Django's, as from
-    ``connection.cursor()``. ``DATABASE_PREPARED_STATEMENTS=false`` (psycopg's
-    ``prepare_threshold`` of None) turns preparing off behind a pooler that cannot keep them.
+    ``connection.cursor()``. Django leaves psycopg's ``prepare_threshold`` at None,
+    which ignores ``prepare=True``: the threshold is raised only while this cursor
+    executes, so no other query is counted or kept (``DATABASE_PREPARED_STATEMENTS``
+    turns preparing off behind a pooler that cannot keep prepared statements).
     """
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor
+    raw = connection.connection
+    if settings.DATABASE_PREPARED_STATEMENTS:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    try:
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            yield cursor
+    finally:
+        raw.prepare_threshold = None
+
+
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+def _stale_plan(exc: BaseException) -> bool:
+    """A prepared statement whose result type a migration changed ("cached plan must not change")."""
+    return isinstance(exc.__cause__, psycopg.errors.FeatureNotSupported)
 
 
 def score_submit(
@@ -261,6 +278,13 @@ def score_submit(
     for _attempt in range(5):
         try:
             outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
+        except NotSupportedError as exc:
+            if not _stale_plan(exc) or connection.in_atomic_block:
+                raise
+            # Nothing was written; a new connection prepares the statement afresh.
+            logger.warning("submit statement re-prepared after a schema change: %s", exc)
+            connection.close()
+            continue
         except UnknownUser:
             if not create_user:
                 raise NotFound(f"No user with user id {user_id!r}.") from None
@@ -306,8 +330,7 @@ def _submit_once(
     try:
         with block:
             with _prepared_cursor() as cursor:
-                prepare = None if connection.connection.prepare_threshold is None else True
-                cursor.execute(_submit_sql(board), params, prepare=prepare)
+                cursor.execute(_submit_sql(board), params, prepare=settings.DATABASE_PREPARED_STATEMENTS or None)
                 rows = cursor.fetchall()
                 event_id, fresh = rows[0][0], rows[0][1]
                 if fresh is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import orjson
 from django.conf import settings
@@ -33,18 +34,23 @@ class FastContentNegotiation(DefaultContentNegotiation):
         return super().select_parser(request, parsers)
 
 
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
 class FastJSONParser(JSONParser):
     """DRF's JSON parser, decoding UTF-8 bodies with orjson.
 
-    Anything orjson refuses (malformed JSON, integers beyond 64 bits, lone
-    surrogates) goes to DRF's own parser, so what is accepted and how errors
-    are worded stay DRF's. Both refuse NaN and Infinity.
+    Anything orjson refuses (malformed JSON, lone surrogates) goes to DRF's own
+    parser, so what is accepted and how errors are worded stay DRF's; so do
+    bodies with 19 digits in a row, since orjson turns integers beyond 64 bits
+    into floats where the standard library keeps them exact. Both refuse NaN
+    and Infinity.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        if encoding.lower() in ("utf-8", "utf8"):
+        if encoding.lower() in ("utf-8", "utf8") and not _LONG_NUMBER.search(raw):
             try:
                 return orjson.loads(raw)
             except orjson.JSONDecodeError:

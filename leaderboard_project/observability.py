@@ -50,11 +50,13 @@ class MetricsAfterMiddleware(PrometheusAfterMiddleware):
 
     The stock middleware resolves seven labelled children per request through
     ``labels()`` (name checks and a lock each), about a sixth of a small API
-    request. Children are keyed by metric and label values, whose number is
-    bounded by views x methods x statuses, as in the registry itself.
+    request. Children are keyed by metric and label values; django-prometheus
+    labels one metric with the raw request method, so the cache stops growing
+    at a bound and further children are looked up as before.
     """
 
     _children: dict[tuple, Any] = {}
+    MAX_CHILDREN = 5000
 
     def label_metric(self, metric, request, response=None, **labels):
         if not labels:
@@ -62,7 +64,9 @@ class MetricsAfterMiddleware(PrometheusAfterMiddleware):
         key = (id(metric), *labels.items())
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(**labels)
+            child = metric.labels(**labels)
+            if len(self._children) < self.MAX_CHILDREN:
+                self._children[key] = child
         return child
 
 

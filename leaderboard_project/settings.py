@@ -117,12 +117,10 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
-if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-    # The submit statement asks to be prepared once per connection (it saves PostgreSQL its
-    # planning on every submit). Django leaves psycopg's threshold at None, which turns
-    # preparing off even for statements that ask; this threshold prepares nothing unasked.
-    # Behind a transaction pooler that cannot keep prepared statements, set it to false.
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
+# The submit statement is prepared once per connection (it saves PostgreSQL its planning on
+# every submit); nothing else is. Behind a transaction pooler that cannot keep prepared
+# statements, set it to false.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL")

@@ -121,6 +121,14 @@ def test_malformed_json_bodies_are_400_parse_errors_and_write_nothing(auth_clien
     assert not ScoreEvent.objects.exists()
 
 
+def test_integers_beyond_64_bits_in_metadata_are_kept_exactly(auth_client):
+    board = BoardFactory()
+    body = b'{"value": 1, "metadata": {"big": 123456789012345678901234567890, "low": -9223372036854775809}}'
+    response = auth_client.generic("POST", f"/api/v1/boards/{board.slug}/scores", body, "application/json")
+    assert response.status_code == 201, response.content
+    assert ScoreEvent.objects.get().metadata == {"big": 123456789012345678901234567890, "low": -9223372036854775809}
+
+
 def test_unknown_board_and_period_are_404s(auth_client, api_client):
     assert submit(auth_client, Board(slug="nope"), value=1).status_code == 404
     assert api_client.get("/api/v1/boards/nope/leaderboard/daily").status_code == 404

@@ -36,3 +36,25 @@ def test_connections_the_server_closed_while_idle_are_replaced_without_tripping_
     assert page.cached  # served by Redis, not the PostgreSQL fallback
     assert [e.score for e in page.entries] == [30, 20, 10]
     assert redis_store.ping()
+
+
+def test_a_script_whose_reply_is_late_is_not_sent_twice(settings):
+    import threading
+    import time
+
+    settings.REDIS_SOCKET_TIMEOUT = 0.2
+    redis_store.reset_clients()
+    redis_store.rate_hit(scope="user", ident="late", window=60)  # connected and loaded
+    busy = redis_store.client().connection_pool.make_connection()
+    busy_loop = "local x = 0 for i = 1, 80000000 do x = x + i end return x"  # holds the server ~1 s
+    blocker = threading.Thread(target=lambda: busy.send_command("EVAL", busy_loop, 0))
+    blocker.start()
+    time.sleep(0.1)
+    with pytest.raises(redis_store.RedisUnavailable):
+        redis_store.rate_hit(scope="user", ident="late", window=60)
+    blocker.join()
+    busy.read_response(timeout=30)
+    busy.disconnect()
+    time.sleep(2.1)  # the breaker opened by the timeout closes again
+    hits, _ = redis_store.rate_hit(scope="user", ident="late", window=60)
+    assert hits == 3  # the first call, the late one (run once), this one

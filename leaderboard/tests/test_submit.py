@@ -174,3 +174,20 @@ def test_the_submit_statement_is_prepared_once_per_connection_and_nothing_else_i
     assert len(prepared) == 1
     assert "INSERT INTO leaderboard_scoreevent" in prepared[0]
     assert Standing.objects.filter(board=board).count() == 3 * 5
+
+
+def test_a_schema_change_under_a_prepared_submit_is_survived_without_losing_or_doubling_scores():
+    from django.db import connection
+
+    board = BoardFactory()
+    user = UserFactory()
+    services.score_submit(board=board, user_id=user.username, value=2)
+    with connection.cursor() as cursor:  # what a migration changing a returned column does
+        cursor.execute("ALTER TABLE leaderboard_standing ALTER COLUMN period TYPE varchar(24)")
+    try:
+        result = services.score_submit(board=board, user_id=user.username, value=3)
+        assert result.scores["all_time"] == 5
+        assert ScoreEvent.objects.filter(board=board).count() == 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE leaderboard_standing ALTER COLUMN period TYPE varchar(16)")
