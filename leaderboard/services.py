@@ -239,13 +239,14 @@ def _prepared_cursor() -> Iterator[psycopg.Cursor]:
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     raw = connection.connection
+    previous = raw.prepare_threshold
     if settings.DATABASE_PREPARED_STATEMENTS:
         raw.prepare_threshold = _ONLY_WHEN_ASKED
     try:
         with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
             yield cursor
     finally:
-        raw.prepare_threshold = None
+        raw.prepare_threshold = previous
 
 
 _ONLY_WHEN_ASKED = 2**31 - 1
@@ -330,7 +331,7 @@ def _submit_once(
     try:
         with block:
             with _prepared_cursor() as cursor:
-                cursor.execute(_submit_sql(board), params, prepare=settings.DATABASE_PREPARED_STATEMENTS or None)
+                cursor.execute(_submit_sql(board), params, prepare=True)
                 rows = cursor.fetchall()
                 event_id, fresh = rows[0][0], rows[0][1]
                 if fresh is None:

@@ -86,7 +86,7 @@ class Command(BaseCommand):
             self.bench_warm(board, users)
             server = self.start_server()
             try:
-                self.bench_http(board, server, users, latency_samples)
+                self.bench_http(board, users, latency_samples)
                 self.bench_writes(board, self.prepare_all_time(), users)
             finally:
                 server.send_signal(signal.SIGINT)
@@ -249,7 +249,7 @@ class Command(BaseCommand):
             self.say(f"  wrk {path}: {errors.group(0)}")
         return rate, int(bad.group(1)) if bad else 0
 
-    def bench_http(self, board: Board, server, users: int, samples: int) -> None:
+    def bench_http(self, board: Board, users: int, samples: int) -> None:
         top_path = f"/api/v1/boards/{board.slug}/leaderboard/all_time?limit=10"
         ranks = [
             f"/api/v1/boards/{board.slug}/leaderboard/all_time/rank/{PREFIX}{random.randint(1, users):07d}"
