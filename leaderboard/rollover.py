@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leaderboard_project.exceptions import InvalidInput
@@ -68,8 +67,9 @@ class RolloverResult:
 def buckets_finalise_ended(*, now: datetime | None = None) -> RolloverResult:
     """Archive every ended bucket of every active board, oldest first (catch-up included).
 
-    Cheap when there is nothing to do: a period whose latest archive reaches
-    the current bucket is skipped with one indexed query.
+    Every ended bucket that holds standings is archived exactly once, whatever
+    the order of resets, rollovers and catch-ups (``_unarchived_starts``). Cheap
+    when there is nothing to do: one indexed query per board and period.
     """
     now = now or timezone.now()
     archived: list[PeriodArchive] = []
@@ -84,22 +84,62 @@ def buckets_finalise_ended(*, now: datetime | None = None) -> RolloverResult:
 
 def _finalise_period(board: Board, period: str, now: datetime) -> list[PeriodArchive]:
     current = board.bucket(period, now)
-    latest = PeriodArchive.objects.filter(board=board, period=period).aggregate(
-        start=Max("bucket_start"), end=Max("bucket_end")
-    )
-    if latest["end"] is not None and latest["end"] >= current.start:
-        return []
-    starts = Standing.objects.filter(board=board, period=period, bucket_start__lt=current.start)
-    if latest["start"] is not None:
-        starts = starts.filter(bucket_start__gt=latest["start"])
     done: list[PeriodArchive] = []
-    for start in starts.values_list("bucket_start", flat=True).distinct().order_by("bucket_start"):
+    for start in _unarchived_starts(board, period, current.start):
         bucket = bucket_starting(period, start, board.time_zone)
         end = bucket.end if bucket.end is not None and bucket.end <= current.start else current.start
         archive, fresh = bucket_finalise(board=board, bucket=bucket, end=end, triggered_by="rollover")
         if fresh:
             done.append(archive)
     return done
+
+
+def _unarchived_starts(board: Board, period: str, before: datetime) -> list[datetime]:
+    """Start of every bucket of ``period`` before ``before`` that holds standings and has no archive.
+
+    Not "every bucket after the latest archive": a reset archives the current
+    bucket, possibly while an earlier one still waits for its rollover, so the
+    archives can have holes anywhere. An archive covers its bucket's time (it
+    ends where the next bucket starts), so standings can only lack an archive
+    where the archives leave time uncovered: the query walks the period's
+    archives once (the unique index on (board, period, bucket_start)) and
+    probes the standings only in the uncovered stretches (``standing_rank``'s
+    leading columns). With nothing to do that is one probe per stretch: on a
+    busy board one, the time since the latest archive ended; on a quiet one
+    also each run of days nobody played. Standing rows are read only in
+    buckets about to be archived. The anti-join keeps the answer exact even if
+    archives ever overlapped.
+    """
+    archive_table = PeriodArchive._meta.db_table
+    standing_table = Standing._meta.db_table
+    sql = f"""
+        WITH archived AS (
+            SELECT bucket_start, bucket_end, LAG(bucket_end) OVER (ORDER BY bucket_start) AS previous_end
+            FROM {archive_table}
+            WHERE board_id = %(board)s AND period = %(period)s AND bucket_start < %(before)s
+        ), uncovered AS (
+            SELECT COALESCE(previous_end, '-infinity'::timestamptz) AS since, bucket_start AS until
+            FROM archived WHERE previous_end IS NULL OR previous_end < bucket_start
+            UNION ALL
+            SELECT COALESCE(MAX(bucket_end), '-infinity'::timestamptz), %(before)s FROM archived
+        )
+        SELECT found.bucket_start
+        FROM uncovered u CROSS JOIN LATERAL (
+            -- One index range probe per stretch (LATERAL + DISTINCT keep the planner from
+            -- joining the whole standing table at once).
+            SELECT DISTINCT s.bucket_start FROM {standing_table} s
+            WHERE s.board_id = %(board)s AND s.period = %(period)s
+              AND s.bucket_start >= u.since AND s.bucket_start < u.until
+        ) found
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {archive_table} a
+            WHERE a.board_id = %(board)s AND a.period = %(period)s AND a.bucket_start = found.bucket_start
+        )
+        ORDER BY found.bucket_start
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"board": board.pk, "period": period, "before": before})
+        return [row[0] for row in cursor.fetchall()]
 
 
 def period_reset(*, board: Board, period: str, triggered_by: str = "") -> PeriodArchive:

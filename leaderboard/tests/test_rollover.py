@@ -140,3 +140,30 @@ def test_after_a_reset_the_rest_of_the_period_is_archived_at_its_end():
     rollover.buckets_finalise_ended(now=tomorrow)
     archives = list(PeriodArchive.objects.filter(board=board).order_by("bucket_start"))
     assert [(a.reason, a.top[0]["score"]) for a in archives] == [("reset", 1), ("rollover", 4)]
+
+
+def test_a_reset_before_rollover_still_archives_the_previous_bucket():
+    board = BoardFactory(time_zone="UTC", periods=["daily"])
+    user = UserFactory()
+    now = datetime.now(UTC)
+    today = board.bucket("daily", now)
+    yesterday = today.start - timedelta(hours=1)
+    services.score_submit(board=board, user_id=user.username, value=3, at=yesterday)
+    services.score_submit(board=board, user_id=user.username, value=5, at=max(today.start, now - timedelta(seconds=1)))
+    # Reset before the rollover archived yesterday (a reset just after midnight, or beat down).
+    rollover.period_reset(board=board, period="daily")
+    archived = rollover.buckets_finalise_ended(now=datetime.now(UTC)).archived
+    assert [(a.bucket_start, a.reason, a.top[0]["score"]) for a in archived] == [
+        (board.bucket("daily", yesterday).start, "rollover", 3)
+    ]
+    # Exactly once, whatever runs next.
+    assert rollover.buckets_finalise_ended(now=datetime.now(UTC)).archived == []
+    board.refresh_from_db()
+    tomorrow = today.end + timedelta(minutes=1)
+    assert rollover.buckets_finalise_ended(now=tomorrow).archived == []  # the restarted bucket holds nobody
+    assert [
+        (a.reason, a.top[0]["score"]) for a in PeriodArchive.objects.filter(board=board).order_by("bucket_start")
+    ] == [
+        ("rollover", 3),
+        ("reset", 5),
+    ]
