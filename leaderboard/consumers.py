@@ -173,6 +173,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         try:
             self.board, self.period = await _resolve(kwargs.get("slug", "score"), kwargs.get("period", "all_time"))
         except ServiceError:
+            # Accepted first: a close before the accept is an HTTP 403 at the handshake,
+            # and the client would never see the close code.
+            await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = redis_store.group_name(self.board.slug, self.period)
@@ -201,15 +204,21 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await _watch(self.board.slug, "", self.user_id, -1)
 
     async def authenticate(self, token: str) -> bool:
+        """Subscribe this socket to the token's user's rank updates (instead of a previous user's).
+
+        A user's watcher count goes up once per socket subscribed for it and down
+        once when that socket leaves it, so it is never left too high or negative.
+        """
         try:
-            self.user_id = await _user_from_token(token)
+            user_id = await _user_from_token(token)
         except (TokenError, KeyError):
             await self.send_json({"type": "error", "detail": "Invalid or expired token."})
             await self.close(code=CLOSE_BAD_TOKEN)
             return False
-        if self.user_group:  # authenticated again on the same socket
+        if self.user_group:  # authenticated again on the same socket: leave the previous user first
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
             await _watch(self.board.slug, "", self.user_id, -1)
+        self.user_id = user_id
         self.user_group = redis_store.user_group_name(self.board.slug, self.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         await _watch(self.board.slug, "", self.user_id, 1)

@@ -9,16 +9,49 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from leaderboard.routing import websocket_urlpatterns  # noqa: E402
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuses browsers on pages of other sites; lets clients that are no browser in.
+
+    Browsers always send ``Origin`` with a WebSocket handshake and the page's
+    site cannot change it, so checking it (against ``ALLOWED_HOSTS``) stops
+    another site's page from using a visitor's connection. A client without an
+    ``Origin`` header is no browser (a game server, a script, a mobile app): it
+    can send any header it likes, so refusing it protects nothing, and the
+    token it sends is checked anyway. A header that is present but not a
+    known host (including ``null`` from sandboxed pages) is refused with 403.
+    Channels' ``AllowedHostsOriginValidator`` refuses clients without the header.
+    """
+
+    def __init__(self, application) -> None:
+        super().__init__(application, [])
+
+    async def __call__(self, scope, receive, send):
+        if not any(name == b"origin" for name, _ in scope.get("headers", [])):
+            return await self.application(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+    def valid_origin(self, parsed_origin) -> bool:
+        if parsed_origin is None:  # present but undecodable
+            return False
+        # Read per connection, like Django's own host check (and as channels' validator would at startup).
+        allowed = settings.ALLOWED_HOSTS
+        if settings.DEBUG and not allowed:
+            allowed = ["localhost", "127.0.0.1", "[::1]"]
+        return any(pattern == "*" or self.match_allowed_origin(parsed_origin, pattern) for pattern in allowed)
+
 
 application = ProtocolTypeRouter(
     {
         # Served here too so one ASGI server can do everything in a pinch;
         # the run command sends HTTP through the faster WSGI server.
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
 

@@ -169,16 +169,95 @@ def test_auth_by_first_message_and_bad_tokens_are_refused():
     assert error["type"] == "error" and closed == {"type": "websocket.close", "code": 4401}
 
 
+def full_stack():
+    """The whole ASGI application of the servers, origin check included."""
+    from leaderboard_project.asgi import application
+
+    return application
+
+
 @pytest.mark.parametrize("path", ["/ws/boards/no-such-board/daily/", "/ws/boards/{slug}/hourly/"])
-def test_unknown_boards_and_periods_are_closed_with_4404(path):
+def test_unknown_boards_and_periods_are_accepted_then_closed_with_4404(path):
     board = BoardFactory()
 
     async def scenario():
-        ws = WebsocketCommunicator(APP, path.format(slug=board.slug))
-        return await ws.connect()
+        ws = WebsocketCommunicator(
+            full_stack(), path.format(slug=board.slug), headers=[(b"origin", b"http://localhost")]
+        )
+        connected, _ = await ws.connect()
+        closed = await ws.receive_output(timeout=5)
+        return connected, closed
 
-    connected, code = run(scenario)
-    assert connected is False and code == 4404
+    # Closing before the accept would be an HTTP 403 at the handshake: the client could not see the 4404.
+    connected, closed = run(scenario)
+    assert connected is True
+    assert closed == {"type": "websocket.close", "code": 4404}
+
+
+@pytest.mark.parametrize(
+    ("origin", "accepted"),
+    [
+        (None, True),  # not a browser: an origin check protects nothing
+        (b"http://localhost", True),
+        (b"http://localhost:8000", True),
+        (b"https://evil.example", False),
+        (b"null", False),  # a sandboxed page or file:// in a browser
+    ],
+)
+def test_clients_without_an_origin_are_served_and_browsers_from_foreign_origins_are_refused(origin, accepted):
+    board = BoardFactory()
+    seed(board, {"ann": 5})
+
+    async def scenario():
+        headers = [] if origin is None else [(b"origin", origin)]
+        ws = WebsocketCommunicator(full_stack(), f"/ws/boards/{board.slug}/daily/", headers=headers)
+        connected, _ = await ws.connect()
+        first = await ws.receive_json_from(timeout=5) if connected else None
+        await ws.disconnect()
+        return connected, first
+
+    connected, first = run(scenario)
+    assert connected is accepted
+    if accepted:
+        assert first["entries"][0]["user_id"] == "ann"
+
+
+def watchers(board, user_id: str) -> int:
+    from leaderboard import redis_store
+
+    return int(redis_store.client().get(redis_store.live_key(board.slug, "user", user_id)) or 0)
+
+
+def test_authenticating_again_on_one_socket_moves_the_watcher_count_to_the_new_user():
+    board = BoardFactory()
+    seed(board, {"ann": 50})
+    alice, bert = UserFactory(username="alice"), UserFactory(username="bert")
+    token_a, token_b = str(AccessToken.for_user(alice)), str(AccessToken.for_user(bert))
+
+    async def scenario():
+        counts = {}
+        switcher = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/daily/?token={token_a}")
+        other = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/daily/?token={token_b}")
+        for ws in (switcher, other):
+            await ws.connect()
+            await updates(ws, seconds=0.3)  # rank_update and the snapshot
+        counts["before"] = (watchers(board, "alice"), watchers(board, "bert"))
+        await switcher.send_json_to({"type": "auth", "token": token_b})
+        assert (await switcher.receive_json_from(timeout=5))["user_id"] == "bert"
+        counts["switched"] = (watchers(board, "alice"), watchers(board, "bert"))
+        await switcher.disconnect()
+        counts["one left"] = (watchers(board, "alice"), watchers(board, "bert"))
+        await submit(board=board, user_id="bert", value=60)
+        got = await updates(other, seconds=1.5)
+        await other.disconnect()
+        counts["none left"] = (watchers(board, "alice"), watchers(board, "bert"))
+        return counts, got
+
+    counts, got = run(scenario)
+    assert counts == {"before": (1, 1), "switched": (0, 2), "one left": (0, 1), "none left": (0, 0)}
+    assert [m for m in got if m["type"] == "rank_update"] == [
+        {"type": "rank_update", "board": board.slug, "period": "daily", "user_id": "bert", "rank": 1, "score": 60}
+    ]
 
 
 def test_seed002_clients_get_their_payload_shape():
