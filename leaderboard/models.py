@@ -121,11 +121,58 @@ class Board(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    # What gives recorded standings their meaning: the time zone placed them in
+    # buckets, the operator and the sort order computed them.
+    HISTORY_SETTINGS = {
+        "time_zone": "its time zone would move recorded scores into other days' buckets",
+        "operator": "its operator would mix scores computed two ways",
+        "sort_order": "its sort order would turn recorded bests into worsts",
+    }
+
     def clean(self) -> None:
+        """Checks across fields, and the rule that a board with standings keeps its history's meaning.
+
+        Every edit of a board (the admin's form, any future API) goes through
+        ``full_clean``, so this is the one place that refuses such changes.
+        """
         if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
             raise ValidationError({"max_value": "The maximum must not be below the minimum."})
         if self.periods:
             self.periods = [p for p in PERIOD_ORDER if p in self.periods]
+        self._clean_history_kept()
+
+    def _clean_history_kept(self) -> None:
+        """Refuse changing what recorded standings mean while the board holds any.
+
+        Changing the time zone re-buckets history (today's daily reads 0, the current
+        month is archived as another), the operator or sort order re-scores it, and a
+        dropped period leaves its live bucket unarchived and unreadable. Names,
+        bounds, activity, limits and added periods change nothing recorded.
+        """
+        if self._state.adding or self.pk is None:
+            return
+        stored = Board.objects.filter(pk=self.pk).values(*self.HISTORY_SETTINGS, "periods").first()
+        if stored is None:
+            return
+        changed = [name for name in self.HISTORY_SETTINGS if getattr(self, name) != stored[name]]
+        dropped = [p for p in stored["periods"] if self.periods and p not in self.periods]
+        if not changed and not dropped:
+            return
+        recorded = Standing.objects.filter(board_id=self.pk)
+        errors = {
+            name: f"This board holds standings: changing {self.HISTORY_SETTINGS[name]}. "
+            "Create a new board for the new setting instead."
+            for name in changed
+        }
+        if not recorded.exists():
+            return
+        if dropped and recorded.filter(period__in=dropped).exists():
+            errors["periods"] = (
+                f"This board holds standings in {', '.join(dropped)}: dropping a period would leave its current "
+                "bucket unarchived and its history unreadable. Create a new board instead."
+            )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def higher_is_better(self) -> bool:

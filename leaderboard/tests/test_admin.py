@@ -167,3 +167,32 @@ def test_reconcile_action_records_a_run_shown_in_the_admin(operator):
     listing = operator.get("/admin/leaderboard/reconciliationrun/")
     assert listing.status_code == 200 and b"admin" in listing.content
     assert operator.get("/admin/django_celery_beat/periodictask/").status_code == 200
+
+
+def test_the_admin_refuses_to_change_the_time_zone_or_operator_of_a_board_holding_standings(operator):
+    board = BoardFactory(time_zone="UTC")
+    seed(board, 1)
+    form = {
+        "slug": board.slug,
+        "name": board.name,
+        "description": "",
+        "operator": board.operator,
+        "sort_order": board.sort_order,
+        "periods": ",".join(board.periods),
+        "time_zone": board.time_zone,
+        "min_value": board.min_value,
+        "max_value": board.max_value,
+        "is_active": "on",
+    }
+    url = f"/admin/leaderboard/board/{board.pk}/change/"
+    refused = operator.post(url, {**form, "time_zone": "Asia/Tokyo", "operator": "best"})
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert set(errors) == {"time_zone", "operator"}
+    assert "holds standings" in errors["time_zone"][0]
+    board.refresh_from_db()
+    assert (board.time_zone, board.operator) == ("UTC", "increment")
+    # Anything that keeps the history's meaning still saves.
+    assert operator.post(url, {**form, "name": "Renamed", "max_value": 10}).status_code == 302
+    board.refresh_from_db()
+    assert (board.name, board.max_value) == ("Renamed", 10)
