@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format services superuser bench bench-reconcile bench-ws bench-reports clean
+.PHONY: run test fuzz lint format services superuser bench bench-reconcile bench-ws bench-reports clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -22,6 +22,10 @@ run: $(STAMP)
 ## test: the whole test suite against real, throw-away PostgreSQL and Valkey (or DATABASE_URL/REDIS_URL)
 test: $(STAMP)
 	$(PY) -m leaderboard_project.stack test -- $(ARGS)
+
+## fuzz: schemathesis over the whole OpenAPI schema, SCHEMATHESIS_EXAMPLES (default 100) requests per operation; CI runs fewer
+fuzz: $(STAMP)
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-100} $(PY) -m leaderboard_project.stack test -- -p no:cacheprovider leaderboard_project/tests/test_schemathesis.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

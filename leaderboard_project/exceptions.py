@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
+from .errors import too_big_detail
 from .observability import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,17 @@ def _handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         )
         response["Retry-After"] = "5"
         return response
+    if isinstance(exc, DataError):
+        # A value PostgreSQL refuses to store (NUL, a number out of range) came from the request:
+        # the parsers and the URL middleware refuse those first; this is the backstop.
+        logger.warning("value refused by the database: %s", exc)
+        set_rollback()
+        return Response(
+            {"detail": "A value in the request cannot be stored; nothing was written."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": too_big_detail()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     return exception_handler(exc, context)
 
 

@@ -22,5 +22,11 @@ urlpatterns = [
     path("", include("reports.api.urls")),
 ]
 
+# Errors outside DRF views are JSON too (the admin keeps its HTML pages).
+handler400 = "leaderboard_project.errors.bad_request"
+handler403 = "leaderboard_project.errors.permission_denied"
+handler404 = "leaderboard_project.errors.page_not_found"
+handler500 = "leaderboard_project.errors.server_error"
+
 if settings.BENCHMARK_VIEWS:
     urlpatterns.append(path("_bench/bare", views.bench_bare))
