@@ -15,13 +15,16 @@ from leaderboard_project.conftest_helpers import bearer
 def board_cache():
     """Boards and token users are cached per process for a few seconds; tests start without."""
     from accounts.authentication import user_cache_clear
+    from leaderboard import repair_marks
     from leaderboard.services import board_cache_clear
 
     board_cache_clear()
     user_cache_clear()
+    repair_marks.forget_all()
     yield
     board_cache_clear()
     user_cache_clear()
+    repair_marks.forget_all()
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +40,21 @@ def redis_prefix(settings):
     except redis_store.RedisUnavailable:
         pass
     redis_store.reset_clients()
+
+
+@pytest.fixture
+def default_boards(db):
+    """The boards the data migration creates (transactional tests flush them), warm."""
+    import importlib
+
+    from django.apps import apps
+
+    from leaderboard import services
+    from leaderboard.models import Board
+
+    importlib.import_module("leaderboard.migrations.0002_default_boards").create_default_boards(apps, None)
+    for board in Board.objects.all():
+        services.board_warm(board=board)
 
 
 @pytest.fixture

@@ -678,6 +678,45 @@ def rate_hit(*, scope: str, ident: str, window: int) -> tuple[int, int]:
     return int(count), max(1, int(ttl))
 
 
+_RATE_COUNT = """
+-- KEYS: window counter. Returns the count so far (without a hit) and the TTL.
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('TTL', KEYS[1])}
+"""
+
+
+def rate_count(*, scope: str, ident: str, window: int) -> tuple[int, int]:
+    """The hits counted in the current fixed window, without counting one; (hits, seconds left)."""
+    with _guard():
+        count, ttl = _script(_RATE_COUNT)(keys=[rate_key(scope, ident, window)], args=[])
+    return int(count), max(1, int(ttl))
+
+
+def repair_pending_key() -> str:
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:repair-pending"
+
+
+def repair_pending_add(*, marks: dict[str, str]) -> None:
+    """Record buckets that may be behind PostgreSQL while PostgreSQL cannot take the mark.
+
+    ``marks`` maps "<board id>|<period>|<bucket start ISO>" to a reason; the
+    repair task moves them into PostgreSQL (``repair_pending_take``).
+    """
+    with _guard():
+        client().hset(repair_pending_key(), mapping=marks)
+
+
+def repair_pending_take() -> dict[str, str]:
+    """The pending marks (not removed: ``repair_pending_done`` removes those moved)."""
+    with _guard():
+        return client().hgetall(repair_pending_key())
+
+
+def repair_pending_done(*, fields: Sequence[str]) -> None:
+    if fields:
+        with _guard():
+            client().hdel(repair_pending_key(), *fields)
+
+
 def global_lock_key(name: str) -> str:
     return f"{settings.LEADERBOARD_REDIS_PREFIX}:lock:{name}"
 

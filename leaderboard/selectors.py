@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import metrics, redis_store
+from . import metrics, redis_store, repair_marks
 from .models import Board, Standing
 from .periods import PERIOD_ORDER, Bucket
-from .services import USER_DETAILS_TTL, bucket_warm_on_miss
+from .services import USER_DETAILS_TTL, bucket_warm_on_miss, repair_soon
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,12 @@ def _pg_members(board: Board, bucket: Bucket, user_ids: list[str]) -> redis_stor
 
 
 def _redis_or_none(operation: str, call, *, board: Board, bucket: Bucket):
-    """Run a Redis read; None means "use PostgreSQL" (Redis down or bucket cold)."""
+    """Run a Redis read; None means "use PostgreSQL" (Redis down, bucket cold, or marked for repair)."""
+    if repair_marks.is_marked(board_id=board.pk, period=bucket.period, bucket_start=bucket.start):
+        # Redis may hold this bucket from before a write it missed: never serve it as current.
+        metrics.READS.labels("repair_pending").inc()
+        repair_soon()
+        return None
     try:
         found = call()
     except redis_store.RedisUnavailable as exc:
@@ -295,6 +300,11 @@ def user_stats(*, board: Board, user_id: str, at: datetime | None = None) -> Use
     """
     now = at or timezone.now()
     buckets = {b.period: b for b in board.live_buckets(now)}
+    if repair_marks.any_marked(board_id=board.pk):
+        # Cached details may have missed the same writes as the marked buckets.
+        metrics.READS.labels("repair_pending").inc()
+        repair_soon()
+        return _pg_user_stats(board, user_id, buckets, cache=False)
     try:
         cached = redis_store.user_details_get(board_slug=board.slug, user_id=user_id)
     except redis_store.RedisUnavailable as exc:
@@ -321,14 +331,16 @@ def _pg_user_stats(board: Board, user_id: str, buckets: dict[str, Bucket], *, ca
     q = Q()
     for bucket in buckets.values():
         q |= Q(period=bucket.period, bucket_start=bucket.start)
-    rows = Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score", "updated_at")
+    rows = list(Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score", "updated_at"))
     scores = dict.fromkeys(buckets, 0)
     updated_at = None
     for period, score, changed in rows:
         scores[period] = score
         updated_at = max(updated_at, changed) if updated_at else changed
     cached_at = None
-    if cache:
+    # Only users with a score are cached: reads for ids nobody submitted for
+    # (anonymous, any number of them) must not create Redis state.
+    if cache and rows:
         cached_at = timezone.now()
         fields = {"updated_at": updated_at.isoformat() if updated_at else "", "cached_at": cached_at.isoformat()}
         for period, bucket in buckets.items():

@@ -33,12 +33,13 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from django.conf import settings
-from django.db import IntegrityError, NotSupportedError, connection, transaction
+from django.db import DatabaseError, IntegrityError, NotSupportedError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound, OutcomeUnknown
 
-from . import metrics, redis_store
+from . import metrics, redis_store, repair_marks
 from .models import SCORE_LIMIT, Board, BucketRepair, ScoreEvent, Standing
 from .periods import Bucket, Period, bucket_starting
 
@@ -85,7 +86,7 @@ def board_get(*, slug: str) -> Board:
     Boards change rarely and every API call needs one, so a few seconds of
     staleness (``LEADERBOARD_BOARD_CACHE_SECONDS``) buys a database round trip
     per request. Submits do not depend on it: their SQL re-checks the board's
-    resets. Saving a board clears this process' cache at once.
+    resets, activity and bounds. Saving a board clears this process' cache at once.
     """
     now = time.monotonic()
     cached = _board_cache.get(slug)
@@ -145,6 +146,20 @@ class SubmitResult:
     cache_updated: bool = False
 
 
+def submit_target(*, board: Board, caller: Any, named: object) -> str:
+    """The user a submission is booked to, once the caller is allowed to book it there.
+
+    ``named`` is the user id the request names (raw, before validation; None when
+    the surface books to its caller). Raises ``Forbidden`` like
+    ``submit_permission_check``. A name of a type no user id can have is left to
+    the input validation (a 400), and the submission is then the caller's own.
+    """
+    user_id = str(named)[:64] if isinstance(named, (str, int)) and not isinstance(named, bool) and named != "" else ""
+    user_id = user_id or caller.get_username()
+    submit_permission_check(board=board, caller=caller, user_id=user_id)
+    return user_id
+
+
 def submit_permission_check(*, board: Board, caller: Any, user_id: str) -> None:
     """Who may submit: a user for themselves; others and authoritative boards need trust."""
     trusted = bool(getattr(caller, "can_submit_for_others", lambda: False)())
@@ -192,7 +207,9 @@ def _submit_sql_for(expr: str) -> str:
     # FOR UPDATE, so a submit either commits before a reset starts or sees the
     # reset's new bucket; ``fresh`` says whether the buckets computed by the
     # caller still match the board's resets (if not, nothing is written and
-    # the caller recomputes). The event then claims its idempotency key, and
+    # the caller recomputes); ``accepts`` re-checks the board's activity and
+    # bounds, which the caller validated against a copy cached for seconds (if
+    # not, nothing is written). The event then claims its idempotency key, and
     # only if it did are the standings of every live bucket upserted. Rows are
     # locked in the same (period) order by every submitter, so concurrent
     # submits queue instead of deadlocking.
@@ -200,13 +217,15 @@ def _submit_sql_for(expr: str) -> str:
     # server-side binding, so PostgreSQL must know each type without a value.
     return f"""
         WITH b AS (
-            SELECT period_resets = %(resets)s::jsonb AS fresh FROM {board_table} WHERE id = %(board)s::bigint
+            SELECT period_resets = %(resets)s::jsonb AS fresh,
+                   is_active AND min_value <= %(value)s::bigint AND %(value)s::bigint <= max_value AS accepts
+            FROM {board_table} WHERE id = %(board)s::bigint
             FOR KEY SHARE
         ), ev AS (
             INSERT INTO {event_table} (board_id, user_id, value, idempotency_key, metadata, submitted_by, created_at)
             SELECT %(board)s::bigint, %(user)s::text, %(value)s::bigint, %(key)s::text, %(metadata)s::jsonb,
                    %(by)s::text, %(now)s::timestamptz
-            FROM b WHERE b.fresh
+            FROM b WHERE b.fresh AND b.accepts
             ON CONFLICT (board_id, user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id
         ), up AS (
@@ -220,7 +239,7 @@ def _submit_sql_for(expr: str) -> str:
                 updated_at = CASE WHEN {expr} IS DISTINCT FROM s.score THEN EXCLUDED.updated_at ELSE s.updated_at END
             RETURNING s.period, s.score
         )
-        SELECT (SELECT id FROM ev), (SELECT fresh FROM b), up.period, up.score
+        SELECT (SELECT id FROM ev), (SELECT fresh FROM b), (SELECT accepts FROM b), up.period, up.score
         FROM (SELECT 1) AS one LEFT JOIN up ON true
     """
 
@@ -286,6 +305,11 @@ def score_submit(
             logger.warning("submit statement re-prepared after a schema change: %s", exc)
             connection.close()
             continue
+        except _InDoubt as doubt:
+            resolved = _in_doubt_resolve(board, user_id, value, idempotency_key, doubt.at)
+            if resolved is None:
+                continue  # it never committed
+            return resolved
         except UnknownUser:
             if not create_user:
                 raise NotFound(f"No user with user id {user_id!r}.") from None
@@ -328,19 +352,25 @@ def _submit_once(
     # Without an idempotency key the whole write is one statement, which
     # PostgreSQL runs as one transaction: no BEGIN and COMMIT round trips.
     block = transaction.atomic() if idempotency_key is not None else nullcontext()
+    sent = False
     try:
         with block:
             with _prepared_cursor() as cursor:
+                sent = True  # connected: from here on the server may run and commit it
                 cursor.execute(_submit_sql(board), params, prepare=True)
                 rows = cursor.fetchall()
-                event_id, fresh = rows[0][0], rows[0][1]
+                event_id, fresh, accepts = rows[0][:3]
                 if fresh is None:
                     raise NotFound(f"No board {board.slug!r}.")
+                if not accepts:
+                    return _board_recheck(board, value)
                 if not fresh:
                     return None
                 if event_id is None:
-                    return _replay(board=board, user_id=user_id, value=value, idempotency_key=idempotency_key)
-                scores = {period: int(score) for _, _, period, score in rows}
+                    return _replay(
+                        board=board, user_id=user_id, value=value, idempotency_key=idempotency_key, metadata=metadata
+                    )
+                scores = {period: int(score) for *_, period, score in rows}
                 result = SubmitResult(event_id, board, user_id, value, now, scores)
                 if idempotency_key is not None:
                     stored = {"event_id": event_id, "scores": scores, "created_at": now.isoformat()}
@@ -357,14 +387,112 @@ def _submit_once(
         if "user_id" in str(exc) and "foreign key" in str(exc).lower():
             raise UnknownUser(user_id) from exc
         raise
+    except DatabaseError as exc:
+        if sent and _connection_lost(exc):
+            raise _InDoubt(now) from exc
+        raise
     metrics.SUBMITS.labels(board.slug, "accepted").inc()
     return result
 
 
-def _replay(*, board: Board, user_id: str, value: int, idempotency_key: str | None) -> SubmitResult:
+class _InDoubt(Exception):
+    """The connection died after the submit was sent: whether it committed is unknown (internal)."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(at)
+        self.at = at
+
+
+def _connection_lost(exc: DatabaseError) -> bool:
+    """Whether ``exc`` is the connection going away (not an error the server reported for the statement).
+
+    Decided from the error, not the connection: Django's atomic block may
+    already have replaced a broken connection by the time the error arrives.
+    """
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    # No SQLSTATE: the client lost the connection; 08: connection exceptions; 57P01-03: server shutdown.
+    state = cause.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def _in_doubt_resolve(
+    board: Board, user_id: str, value: int, idempotency_key: str | None, at: datetime
+) -> SubmitResult | None:
+    """Find out on a new connection whether a submit whose answer was lost committed.
+
+    Its event is identified by what this process chose for it (board, user,
+    value, key and the microsecond ``created_at``). Committed: the submit's
+    result, read back, with its buckets marked and repaired at once (its Redis
+    write never ran). Not committed: None, and running it again is safe.
+    PostgreSQL unreachable: ``OutcomeUnknown`` (a 503 the client can tell from
+    "nothing written"), with the buckets marked for repair in Redis, since the
+    submit may yet prove committed when PostgreSQL returns.
+    """
+    buckets = board.live_buckets(at)
+    connection.close()
+    try:
+        event_id = (
+            ScoreEvent.objects.filter(
+                board=board, user_id=user_id, value=value, idempotency_key=idempotency_key, created_at=at
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if event_id is None:
+            logger.warning(
+                "submit for %s on %s lost its connection before committing; running it again", user_id, board.slug
+            )
+            return None
+        q = Q()
+        for bucket in buckets:
+            q |= Q(period=bucket.period, bucket_start=bucket.start)
+        scores = dict(Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score"))
+    except DatabaseError as exc:
+        connection.close()
+        logger.error("submit for %s on %s: outcome unknown, PostgreSQL unreachable: %s", user_id, board.slug, exc)
+        buckets_mark_for_repair(board=board, buckets=buckets, reason=f"submit outcome unknown: {exc}")
+        metrics.SUBMITS.labels(board.slug, "outcome_unknown").inc()
+        raise OutcomeUnknown() from exc
+    logger.warning("submit %s on %s committed but its answer was lost; its buckets are repaired", event_id, board.slug)
+    buckets_mark_for_repair(board=board, buckets=buckets, reason=f"submit {event_id}: answer lost after commit")
+    repair_soon()
+    metrics.SUBMITS.labels(board.slug, "accepted").inc()
+    return SubmitResult(event_id, board, user_id, value, at, scores)
+
+
+def _board_recheck(board: Board, value: int) -> None:
+    """The submit's SQL found the board inactive or ``value`` out of its bounds: say why, as validation would.
+
+    ``board`` was a copy cached for seconds (``board_get``) and another process
+    changed the board since. This reloads it (and drops this process' cached
+    copy), then raises what the request would have got with the current board:
+    404 for an inactive board, the 400 field message for a value out of bounds.
+    Returns None (the caller retries, nothing was written) when the board
+    accepts the value again by now.
+    """
+    _board_cache.pop(board.slug, None)
+    current = Board.objects.filter(pk=board.pk).values("is_active", "min_value", "max_value", "period_resets").first()
+    if current is None or not current["is_active"]:
+        raise NotFound(f"No board {board.slug!r}.")
+    for name, stored in current.items():
+        setattr(board, name, stored)
+    _validate_submission(board, value, None, None)
+    return None
+
+
+def _replay(
+    *, board: Board, user_id: str, value: int, idempotency_key: str | None, metadata: dict[str, Any] | None
+) -> SubmitResult:
+    """The first submission's result, if this one is the same submission (value and metadata)."""
     event = ScoreEvent.objects.get(board=board, user_id=user_id, idempotency_key=idempotency_key)
     if event.value != value:
         raise Conflict(fields={"idempotency_key": "This key was already used for a submission with a different value."})
+    if event.metadata != (metadata or {}):
+        raise Conflict(
+            fields={"idempotency_key": "This key was already used for a submission with different metadata."}
+        )
     stored = event.result or {}
     metrics.SUBMITS.labels(board.slug, "replayed").inc()
     return SubmitResult(
@@ -432,9 +560,60 @@ def buckets_mark_for_repair(*, board: Board, buckets: list[Bucket], reason: str)
             update_fields=["reason", "created_at"],
         )
     except Exception:  # the database failing too must not hide the first error
-        logger.exception("could not mark buckets of %s for repair", board.slug)
+        logger.exception("could not mark buckets of %s for repair in PostgreSQL", board.slug)
+        _mark_in_redis(board=board, buckets=buckets, reason=reason)
+        return
+    for b in buckets:
+        repair_marks.note(board_id=board.pk, period=b.period, bucket_start=b.start)
+    metrics.BUCKETS_MARKED.inc(len(buckets))
+
+
+def _mark_in_redis(*, board: Board, buckets: list[Bucket], reason: str) -> None:
+    """PostgreSQL cannot take a mark: leave it in Redis for the repair task to move there."""
+    marks = {f"{board.pk}|{b.period}|{b.start.isoformat()}": reason[:300] for b in buckets}
+    try:
+        redis_store.repair_pending_add(marks=marks)
+    except redis_store.RedisUnavailable as exc:
+        # Neither store takes the mark: the hourly reconciliation is what repairs these buckets.
+        logger.error("buckets of %s may be behind and could not be marked anywhere: %s", board.slug, exc)
         return
     metrics.BUCKETS_MARKED.inc(len(buckets))
+
+
+def _pending_marks_move() -> None:
+    """Move marks left in Redis (PostgreSQL was down) into PostgreSQL, where repairs read them."""
+    pending = redis_store.repair_pending_take()
+    if not pending:
+        return
+    boards = Board.objects.in_bulk({int(name.split("|", 1)[0]) for name in pending})
+    marks = []
+    for name, reason in pending.items():
+        board_id, period, start = name.split("|", 2)
+        if int(board_id) in boards:
+            marks.append((boards[int(board_id)], period, datetime.fromisoformat(start), reason))
+    BucketRepair.objects.bulk_create(
+        [BucketRepair(board=b, period=p, bucket_start=t, reason=r, created_at=timezone.now()) for b, p, t, r in marks],
+        update_conflicts=True,
+        unique_fields=["board", "period", "bucket_start"],
+        update_fields=["reason", "created_at"],
+    )
+    redis_store.repair_pending_done(fields=list(pending))
+
+
+def repair_soon() -> None:
+    """Start repairing marked buckets now (a read found one), not at the next minute's beat.
+
+    At most one task is queued every few seconds across every process (a short
+    Redis lock, which also proves Redis answers again); without Redis nothing is queued.
+    """
+    try:
+        token = redis_store.global_lock_acquire(name="repair-kick", ttl_ms=5_000)
+    except redis_store.RedisUnavailable:
+        return
+    if token is not None:
+        from .tasks import repair_marked_buckets
+
+        transaction.on_commit(repair_marked_buckets.delay)
 
 
 # --------------------------------------------------------------------------- warming
@@ -567,7 +746,16 @@ def board_warm(*, board: Board, periods: list[str] | None = None, at: datetime |
 
 
 def buckets_repair_marked(*, limit: int = 100) -> int:
-    """Rewarm buckets marked for repair; a mark is removed only after success."""
+    """Rewarm buckets marked for repair; a mark is removed only after success.
+
+    Marks left in Redis while PostgreSQL was unreachable are moved to
+    PostgreSQL first, so they are repaired like the others.
+    """
+    try:
+        _pending_marks_move()
+    except redis_store.RedisUnavailable as exc:
+        logger.warning("repair postponed: Redis unavailable (%s)", exc)
+        return 0
     repaired = 0
     for mark in BucketRepair.objects.select_related("board").order_by("created_at")[:limit]:
         bucket = bucket_starting(mark.period, mark.bucket_start, mark.board.time_zone)
@@ -582,6 +770,8 @@ def buckets_repair_marked(*, limit: int = 100) -> int:
             # Delete only the mark we read: a newer failure refreshes created_at.
             BucketRepair.objects.filter(pk=mark.pk, created_at=mark.created_at).delete()
             repaired += 1
+    if repaired:
+        repair_marks.forget_all()
     return repaired
 
 

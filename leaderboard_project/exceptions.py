@@ -27,6 +27,8 @@ class ServiceError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     default_message = "The request could not be processed."
     retryable = False
+    # A stable machine-readable name, in the body as "code", for errors a client must tell apart.
+    code = ""
 
     def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None) -> None:
         self.message = message or self.default_message
@@ -36,7 +38,7 @@ class ServiceError(Exception):
     def payload(self) -> dict[str, Any]:
         if self.fields:
             return {key: value if isinstance(value, list) else [value] for key, value in self.fields.items()}
-        return {"detail": self.message}
+        return {"detail": self.message, "code": self.code} if self.code else {"detail": self.message}
 
 
 class InvalidInput(ServiceError):
@@ -64,6 +66,17 @@ class ServiceUnavailable(ServiceError):
     retryable = True
 
 
+class OutcomeUnknown(ServiceUnavailable):
+    """The database connection died after a write was sent: it may or may not have committed."""
+
+    code = "outcome_unknown"
+    default_message = (
+        "The database connection was lost after the submission was sent: it may or may not have been "
+        "recorded. Retrying with the same Idempotency-Key is safe (it counts once); retrying without "
+        "one may count it twice."
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = _handle(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
@@ -82,7 +95,7 @@ def _handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         isinstance(exc, DatabaseError) and _is_connection_error(exc)
     ):
         # PostgreSQL is the source of truth: without it nothing was written.
-        logger.error("database unavailable: %s", exc)
+        logger.error("database unavailable: %s", exc, exc_info=exc)
         response = Response(
             {"detail": "The database is unavailable; nothing was written. Retry shortly."},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

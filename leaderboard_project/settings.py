@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "leaderboard_project.observability.RequestIdMiddleware",
+    "leaderboard_project.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -193,8 +194,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "leaderboard_project.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Client IPs for rate limits: how many proxies in front append to X-Forwarded-For.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
+    # Client IPs for rate limits: how many proxies in front append to X-Forwarded-For. 0 (the
+    # default) trusts no header and uses the socket's address; DRF's own default (None) would take
+    # the whole header, a client's free claim, as its identity.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SIMPLE_JWT = {
@@ -322,10 +325,17 @@ REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)
 
 # Serves /_bench/bare (a bare Django JSON view, the ceiling of `manage.py benchmark`); never in production.
 BENCHMARK_VIEWS = env.bool("BENCHMARK_VIEWS", default=False)
+# Seconds a process trusts its copy of the buckets marked for repair (never served from Redis meanwhile).
+LEADERBOARD_REPAIR_MARKS_SECONDS = env.float("LEADERBOARD_REPAIR_MARKS_SECONDS", default=1.0)
 # Seconds a process reuses a board it loaded (saving a board clears it in that process).
 LEADERBOARD_BOARD_CACHE_SECONDS = env.float("LEADERBOARD_BOARD_CACHE_SECONDS", default=5.0)
 # Seconds a process reuses the user behind a JWT (saving a user clears it in that process).
 ACCOUNTS_USER_CACHE_SECONDS = env.float("ACCOUNTS_USER_CACHE_SECONDS", default=5.0)
 # Default submit rate limits ("N/s", "N/min", "N/hour", "N/day"; empty: none); boards may override them.
 LEADERBOARD_SUBMIT_RATE_USER = env.str("LEADERBOARD_SUBMIT_RATE_USER", default="120/min")
+# Account endpoints: registrations per client IP, and failed logins per username and per client IP
+# ("N/15min" style windows are allowed); past them 429 with Retry-After. Empty disables one.
+ACCOUNTS_REGISTER_RATE_IP = env.str("ACCOUNTS_REGISTER_RATE_IP", default="30/hour")
+ACCOUNTS_LOGIN_FAILURES_USER = env.str("ACCOUNTS_LOGIN_FAILURES_USER", default="10/15min")
+ACCOUNTS_LOGIN_FAILURES_IP = env.str("ACCOUNTS_LOGIN_FAILURES_IP", default="50/15min")
 LEADERBOARD_SUBMIT_RATE_IP = env.str("LEADERBOARD_SUBMIT_RATE_IP", default="600/min")

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView
 
 from accounts.services import user_register
+from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, login_failed
 
 from .serializers import RegisterInputSerializer, UserOutputSerializer
 
@@ -17,6 +20,7 @@ class RegisterView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = [RegisterRateThrottle]
 
     @extend_schema(request=RegisterInputSerializer, responses={201: UserOutputSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
@@ -24,6 +28,19 @@ class RegisterView(APIView):
         serializer.is_valid(raise_exception=True)
         user = user_register(**serializer.validated_data)
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(TokenObtainPairView):
+    """simplejwt's pair endpoint, refusing usernames and addresses with too many failed logins."""
+
+    throttle_classes = [LoginFailureThrottle]
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            login_failed(request)
+            raise
 
 
 class MeView(APIView):

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from accounts.models import handle_validator
 from leaderboard.models import SCORE_LIMIT
+from reports.api.serializers import ReportDateField
 
 UserId = lambda **kw: serializers.CharField(max_length=64, validators=[handle_validator], **kw)  # noqa: E731
 
@@ -192,8 +193,8 @@ class V1RankResponse(serializers.Serializer):
 
 
 class V1ReportQuery(serializers.Serializer):
-    start_date = serializers.DateField()
-    end_date = serializers.DateField()
+    start_date = ReportDateField()
+    end_date = ReportDateField()
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=10)
 
 

@@ -13,7 +13,6 @@ from django.contrib.auth import authenticate
 from django.db import connection
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,10 +24,12 @@ from accounts.services import user_register
 from leaderboard import redis_store, selectors, services
 from leaderboard.models import Board
 from leaderboard_project.exceptions import InvalidInput, NotFound, ServiceError
+from leaderboard_project.negotiation import CheckedFormParser, CheckedMultiPartParser, FastJSONParser
 from reports.selectors import top_players
 
 from . import compat_serializers as s
-from .throttles import SubmitRateThrottle
+from .permissions import SubmitPermission, named_in_body
+from .throttles import LoginFailureThrottle, RegisterRateThrottle, SubmitRateThrottle, login_failed
 
 POMO_PERIODS = ("daily", "weekly", "monthly", "yearly")
 
@@ -42,16 +43,17 @@ def valid(serializer_class, data) -> dict:
 class CompatSubmitView(APIView):
     """A submit surface: the core's permission rule, rate limits and dual write."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [SubmitPermission]
     throttle_classes = [SubmitRateThrottle]
     board_slug = ""
+    # Whether the seed's body names the user (seeds 000 and 003) or books to the caller (002, 004).
+    names_user = False
 
     def get_board(self) -> Board:
         return services.board_get(slug=self.board_slug)
 
-    def submit_target(self, request: Request) -> str:
-        named = request.data.get("user_id") if isinstance(request.data, dict) else None
-        return str(named)[:64] if named else request.user.get_username()
+    def named_user(self, request: Request) -> object:
+        return named_in_body(request) if self.names_user else None
 
     def submit(self, request: Request, *, user_id: str, value: int, field: str) -> services.SubmitResult:
         """Submit; a bad value is reported under the seed's own field name (``field``)."""
@@ -81,6 +83,7 @@ def pomo_fields(stats: selectors.UserStats) -> dict[str, int]:
 
 class PomoUpdateView(CompatSubmitView):
     board_slug = "pomodoro"
+    names_user = True
 
     @extend_schema(
         request=s.PomoUpdateRequest,
@@ -296,6 +299,7 @@ class ScoreIncrementView(CompatSubmitView):
 
 class GameSubmitView(CompatSubmitView):
     board_slug = "score"
+    names_user = True
 
     @extend_schema(
         request=s.GameSubmitRequest,
@@ -351,6 +355,7 @@ class GameRankView(APIView):
 class V1RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = [RegisterRateThrottle]
 
     @extend_schema(
         request=s.V1Credentials, responses={201: s.V1RegisterResponse}, tags=["seed 004"], summary="Create an account"
@@ -366,7 +371,8 @@ class V1TokenView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = [CheckedFormParser, CheckedMultiPartParser, FastJSONParser]
+    throttle_classes = [LoginFailureThrottle]
 
     @extend_schema(
         request=s.V1Credentials, responses=s.V1TokenResponse, tags=["seed 004"], summary="Obtain an access token"
@@ -375,6 +381,7 @@ class V1TokenView(APIView):
         data = valid(s.V1Credentials, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
+            login_failed(request)
             raise InvalidCredentials()
         return Response({"access_token": str(RefreshToken.for_user(user).access_token), "token_type": "bearer"})
 

@@ -1,58 +1,161 @@
-"""Rate limits on score submission, counted in Redis (exact across processes).
+"""Rate limits, counted in Redis (exact across processes): the one home of every limit.
 
-Two limits per board: per scored user (whoever submits for them) and, for
-callers that are not trusted servers, per client IP. Rates look like DRF's
-("120/min"); a board may override the defaults from settings. If Redis is
-unavailable the limits are not enforced (submits must keep working) and the
-failure is counted.
+Submits: two limits per board, per scored user (whoever submits for them) and,
+for callers that are not trusted servers, per client IP. The scored user is the
+one the submit is booked to, decided after authentication and the permission
+check (``SubmitPermission`` runs first and records it): a limit is never
+charged to a name the caller may not submit for, and naming somebody else in a
+body the caller's own submits ignore never escapes the caller's own limit.
+
+Accounts: registrations per client IP, and failed logins per username and per
+client IP (a lockout: past either limit every login for it is refused until the
+window ends, so guessing cannot go on by alternating with a right password).
+
+Client IPs come from DRF's ``get_ident``: the socket address unless
+``NUM_PROXIES`` says how many proxies append to ``X-Forwarded-For``.
+Rates look like DRF's ("120/min") and may name a window ("10/15min"). If Redis
+is unavailable the limits are not enforced (submits and logins must keep
+working); every such pass is logged and counted in ``leaderboard_redis_errors_total``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from django.conf import settings
+from rest_framework.throttling import BaseThrottle
 
 from leaderboard import metrics, redis_store
 
 logger = logging.getLogger(__name__)
 
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_UNITS |= {"d": 86400, "day": 86400}
+_RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,4})?(second|minute|hour|day|sec|min|s|m|h|d)")
+
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
-    """'120/min' -> (120, 60); empty -> None (no limit)."""
+    """'120/min' -> (120, 60), '10/15min' -> (10, 900); empty -> None (no limit)."""
     if not rate:
         return None
-    return SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    match = _RATE.fullmatch(rate.strip())
+    if match is None:
+        raise ValueError(f"Rate {rate!r} does not parse; use e.g. '60/min' or '10/15min'.")
+    count, multiple, unit = match.groups()
+    return int(count), int(multiple or 1) * _UNITS[unit]
 
 
-class SubmitRateThrottle(BaseThrottle):
+def _hashed(value: str) -> str:
+    """A bounded, key-safe form of a client-chosen string (usernames can be anything)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class _RedisThrottle(BaseThrottle):
+    """A throttle whose counters live in Redis; ``wait()`` reports the window's rest."""
+
     def __init__(self) -> None:
         self.retry_after: int | None = None
 
+    def wait(self) -> float | None:
+        return self.retry_after
+
+    def charge(self, scope: str, ident: str, rate: str | None) -> bool:
+        """Count one hit against ``rate``; False (and ``retry_after`` set) past it."""
+        parsed = parse_rate(rate)
+        if parsed is None:
+            return True
+        limit, window = parsed
+        try:
+            hits, left = redis_store.rate_hit(scope=scope, ident=ident, window=window)
+        except redis_store.RedisUnavailable as exc:
+            metrics.REDIS_ERRORS.labels("rate_limit").inc()
+            logger.warning("rate limit %s not enforced, Redis unavailable: %s", scope, exc)
+            return True
+        if hits > limit:
+            self.retry_after = left
+            return False
+        return True
+
+
+class SubmitRateThrottle(_RedisThrottle):
+    """Per scored user and (untrusted callers) per IP, per board."""
+
     def allow_request(self, request, view) -> bool:
         board = view.get_board()
-        target = view.submit_target(request)
-        caller = request.user
-        trusted = bool(getattr(caller, "can_submit_for_others", lambda: False)())
+        # Recorded by SubmitPermission, which DRF runs before throttles; a view
+        # without it can only book to its caller.
+        target = getattr(request, "submit_target", None) or request.user.get_username()
+        trusted = bool(getattr(request.user, "can_submit_for_others", lambda: False)())
         checks = [("user", f"{board.slug}:{target}", board.submit_rate_per_user())]
         if not trusted:
             checks.append(("ip", f"{board.slug}:{self.get_ident(request)}", board.submit_rate_per_ip()))
         for scope, ident, rate in checks:
-            parsed = parse_rate(rate)
-            if parsed is None:
-                continue
-            limit, window = parsed
-            try:
-                hits, left = redis_store.rate_hit(scope=scope, ident=ident, window=window)
-            except redis_store.RedisUnavailable as exc:
-                metrics.REDIS_ERRORS.labels("rate_limit").inc()
-                logger.warning("rate limit not enforced, Redis unavailable: %s", exc)
-                return True
-            if hits > limit:
-                self.retry_after = left
+            if not self.charge(scope, ident, rate):
                 metrics.SUBMITS.labels(board.slug, f"throttled_{scope}").inc()
                 return False
         return True
 
-    def wait(self) -> float | None:
-        return self.retry_after
+
+class RegisterRateThrottle(_RedisThrottle):
+    """Registrations per client IP (both register endpoints share the counter)."""
+
+    def allow_request(self, request, view) -> bool:
+        return self.charge("register", self.get_ident(request), settings.ACCOUNTS_REGISTER_RATE_IP)
+
+
+def _login_limits(request, username: str) -> list[tuple[str, str, str]]:
+    ident = BaseThrottle().get_ident(request)
+    return [
+        ("login-user", _hashed(username), settings.ACCOUNTS_LOGIN_FAILURES_USER),
+        ("login-ip", ident, settings.ACCOUNTS_LOGIN_FAILURES_IP),
+    ]
+
+
+def _login_username(request) -> str:
+    data = request.data
+    named = data.get("username") if hasattr(data, "get") else None
+    return named if isinstance(named, str) else ""
+
+
+class LoginFailureThrottle(_RedisThrottle):
+    """Refuses logins for a username or from an address with too many recent failures.
+
+    Only failures count (``login_failed`` records them): users who log in
+    successfully, however often, are never limited.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        username = _login_username(request)
+        for scope, ident, rate in _login_limits(request, username):
+            parsed = parse_rate(rate)
+            if parsed is None or (scope == "login-user" and not username):
+                continue
+            limit, window = parsed
+            try:
+                failures, left = redis_store.rate_count(scope=scope, ident=ident, window=window)
+            except redis_store.RedisUnavailable as exc:
+                metrics.REDIS_ERRORS.labels("rate_limit").inc()
+                logger.warning("login limit %s not enforced, Redis unavailable: %s", scope, exc)
+                return True
+            if failures >= limit:
+                self.retry_after = left
+                logger.warning("login refused: too many failures (%s)", scope)
+                return False
+        return True
+
+
+def login_failed(request) -> None:
+    """Count a failed login against its username and its client address."""
+    username = _login_username(request)
+    for scope, ident, rate in _login_limits(request, username):
+        parsed = parse_rate(rate)
+        if parsed is None or (scope == "login-user" and not username):
+            continue
+        try:
+            redis_store.rate_hit(scope=scope, ident=ident, window=parsed[1])
+        except redis_store.RedisUnavailable as exc:
+            metrics.REDIS_ERRORS.labels("rate_limit").inc()
+            logger.warning("failed login not counted, Redis unavailable: %s", exc)
+            return

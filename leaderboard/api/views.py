@@ -12,7 +12,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -20,6 +20,7 @@ from rest_framework.serializers import Serializer
 from leaderboard import selectors, services
 
 from . import serializers as s
+from .permissions import SubmitPermission, named_in_body
 from .throttles import SubmitRateThrottle
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.@+-]{1,64})"
@@ -108,10 +109,9 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             board = self._board = services.board_get(slug=self.kwargs["slug"])
         return board
 
-    def submit_target(self, request: Request) -> str:
-        """Whose score a submission changes (for rate limits, before validation)."""
-        named = request.data.get("user_id") if isinstance(request.data, dict) else None
-        return str(named)[:64] if named else request.user.get_username()
+    def named_user(self, request: Request) -> object:
+        """The user a submission names (SubmitPermission decides whether it may)."""
+        return named_in_body(request)
 
     @extend_schema(responses=s.BoardDetailSerializer, tags=["boards"])
     def retrieve(self, request: Request, slug: str) -> Response:
@@ -137,7 +137,7 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         detail=True,
         methods=["post"],
         url_path="scores",
-        permission_classes=[IsAuthenticated],
+        permission_classes=[SubmitPermission],
         throttle_classes=[SubmitRateThrottle],
     )
     def submit(self, request: Request, slug: str) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,3 +54,85 @@ def in_threads(count: int, work: Callable[[int], object]) -> list[object]:
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(run, range(count)))
+
+
+class FaultyProxy:
+    """A TCP proxy in front of the real PostgreSQL that can lose replies and refuse connections.
+
+    ``lose_replies()`` lets the next statements reach the server (so they run and
+    commit) but never delivers the answers, then drops the client: what a client
+    sees when the server or the network dies during COMMIT. ``refuse()`` makes
+    new connections fail at once, ``heal()`` undoes both.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        import socket
+        import threading
+
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.losing = threading.Event()
+        self.refusing = threading.Event()
+        self.closed = threading.Event()
+        self.pairs: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing.is_set():
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self.pairs.append((client, server))
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source, sink, replies: bool) -> None:
+        import time
+
+        try:
+            while chunk := source.recv(65536):
+                if replies and self.losing.is_set():
+                    # The server has run the statement; its answer is lost with the connection.
+                    time.sleep(0.3)
+                    _drop(sink, source)
+                    return
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            _drop(sink, source)
+
+    def lose_replies(self) -> None:
+        self.losing.set()
+
+    def refuse(self) -> None:
+        self.refusing.set()
+
+    def heal(self) -> None:
+        self.losing.clear()
+        self.refusing.clear()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+        for pair in self.pairs:
+            _drop(*pair)
+
+
+def _drop(*socks) -> None:
+    """Close sockets so that the peer and any thread blocked on them notice at once."""
+    import socket
+
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()

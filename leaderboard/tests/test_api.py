@@ -97,7 +97,6 @@ def test_staff_may_submit_for_a_player_the_service_has_never_seen(staff_client):
         ({"value": -1}, "value"),
         ({"value": 1_000_001}, "value"),
         ({"value": 10**30}, "value"),
-        ({"value": 1, "user_id": "bad id!"}, "user_id"),
         ({"value": 1, "idempotency_key": ""}, "idempotency_key"),
         ({"value": 1, "idempotency_key": "k" * 129}, "idempotency_key"),
         ({"value": 1, "metadata": [1, 2]}, "metadata"),
@@ -109,6 +108,17 @@ def test_bad_submissions_are_400s_with_field_messages_and_write_nothing(auth_cli
     response = submit(auth_client, board, **payload)
     assert response.status_code == 400, response.content
     assert field in response.json()
+    assert not ScoreEvent.objects.exists()
+
+
+def test_a_malformed_user_id_is_a_400_for_trusted_servers_and_a_403_for_players(auth_client, staff_client):
+    """Permission comes before validation (and before rate limits): a player may name only themselves."""
+    board = BoardFactory()
+    trusted = submit(staff_client, board, value=1, user_id="bad id!")
+    assert trusted.status_code == 400, trusted.content
+    assert "user_id" in trusted.json()
+    player = submit(auth_client, board, value=1, user_id="bad id!")
+    assert player.status_code == 403, player.content
     assert not ScoreEvent.objects.exists()
 
 
@@ -272,3 +282,15 @@ def test_hot_responses_are_byte_for_byte_what_drf_would_render():
     response = json_response(payload, status=201)
     assert response.status_code == 201 and response["Content-Type"] == "application/json"
     assert response.content == JSONRenderer().render(payload)
+
+
+def test_reads_for_users_that_do_not_exist_write_nothing_to_redis(api_client):
+    """Anonymous reads must not create Redis state (finding 4)."""
+    from leaderboard import redis_store
+
+    board = BoardFactory()
+    services.score_submit(board=board, user_id=UserFactory(username="real").username, value=3)
+    before = redis_store.keys_count(redis_store.user_keys_pattern(board.slug))
+    for i in range(50):
+        assert api_client.get(f"/api/v1/boards/{board.slug}/users/ghost{i}/stats").status_code in (200, 404)
+    assert redis_store.keys_count(redis_store.user_keys_pattern(board.slug)) == before

@@ -17,15 +17,8 @@ POMO_FIELDS = {"daily_pomo", "weekly_pomo", "monthly_pomo", "yearly_pomo"}
 
 
 @pytest.fixture(autouse=True)
-def default_boards():
-    """The boards the data migration creates (transactional tests flush them)."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("leaderboard.migrations.0002_default_boards").create_default_boards(apps, None)
-    for board in Board.objects.all():
-        services.board_warm(board=board)
+def _boards(default_boards):
+    """Every seed surface works on a default board."""
 
 
 @pytest.fixture

@@ -105,3 +105,124 @@ def test_a_submit_while_postgres_is_unreachable_is_a_503_and_redis_is_untouched(
     assert response["Retry-After"]
     assert ScoreEvent.objects.count() == 1
     assert redis_members(board, bucket) == {user.username: 1}
+
+
+# --------------------------------------------------------------------------- hardening findings 10 and 11
+
+
+@pytest.fixture
+def faulty_postgres():
+    """Django's connection goes through a proxy that can lose replies (real server behind it)."""
+    from leaderboard.tests.helpers import FaultyProxy
+
+    real = (connection.settings_dict["HOST"], connection.settings_dict["PORT"])
+    proxy = FaultyProxy(real[0] or "127.0.0.1", int(real[1]))
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = "127.0.0.1", str(proxy.port)
+    yield proxy
+    connection.close()
+    connection.settings_dict["HOST"], connection.settings_dict["PORT"] = real
+    proxy.close()
+
+
+def _events(board):
+    from django.db import connections
+
+    other = connections.create_connection("default")  # past the proxy
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM leaderboard_scoreevent WHERE board_id = %s", [board.pk])
+            return cursor.fetchone()[0]
+    finally:
+        other.close()
+
+
+def test_a_submit_whose_commit_answer_is_lost_is_resolved_not_reported_as_unwritten(faulty_postgres, api_client):
+    """The reply to a committed submit is lost: the service finds the event and answers 201, once."""
+    board = BoardFactory()
+    user = UserFactory()
+    services.board_warm(board=board)
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    first = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json")
+    assert first.status_code == 201
+
+    faulty_postgres.lose_replies()
+    # The lost reply is noticed on the first statement; the check runs on a new connection.
+    timer = __import__("threading").Timer(0.2, faulty_postgres.heal)
+    timer.start()
+    response = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 5}, format="json")
+    timer.join()
+    assert response.status_code == 201, response.content
+    assert response.json()["scores"]["all_time"] == 6
+    assert _events(board) == 2  # counted once: neither lost nor doubled
+    services.buckets_repair_marked()
+    for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
+        assert redis_members(board, bucket) == pg_members(board, bucket) == {user.username: 6}
+
+
+def test_a_submit_whose_outcome_cannot_be_known_says_so_and_redis_converges(faulty_postgres, api_client):
+    """PostgreSQL dies after the statement was sent: not "nothing written", but "outcome unknown"."""
+    board = BoardFactory()
+    user = UserFactory()
+    services.board_warm(board=board)
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    assert api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json").status_code == 201
+
+    faulty_postgres.lose_replies()
+    faulty_postgres.refuse()
+    response = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 5}, format="json")
+    assert response.status_code == 503, response.content
+    body = response.json()
+    assert body["code"] == "outcome_unknown"
+    assert "nothing was written" not in body["detail"]
+    assert "Idempotency-Key" in body["detail"]
+    assert response["Retry-After"]
+
+    faulty_postgres.heal()
+    committed = _events(board)
+    assert committed in (1, 2)  # the server may or may not have committed it: that is the point
+    # The buckets were marked in Redis, PostgreSQL being unreachable: the minute's repair converges.
+    assert services.buckets_repair_marked() == 5
+    expected = 1 + 5 * (committed - 1)
+    for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
+        assert redis_members(board, bucket) == pg_members(board, bucket) == {user.username: expected}
+
+
+def test_a_keyed_submit_that_never_committed_is_retried_and_counted_once(faulty_postgres, api_client):
+    board = BoardFactory()
+    user = UserFactory()
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    assert api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json").status_code == 201
+    faulty_postgres.lose_replies()
+    timer = __import__("threading").Timer(0.2, faulty_postgres.heal)
+    timer.start()
+    response = api_client.post(
+        f"/api/v1/boards/{board.slug}/scores", {"value": 2}, format="json", HTTP_IDEMPOTENCY_KEY="k-lost"
+    )
+    timer.join()
+    assert response.status_code == 201, response.content
+    assert response.json()["scores"]["all_time"] == 3
+    assert _events(board) == 2
+
+
+def test_a_bucket_marked_for_repair_is_not_served_stale_after_redis_returns(disposable_redis, api_client):
+    """Redis comes back from its own persistence, behind PostgreSQL: no stale `cached: true` answer."""
+    board = BoardFactory()
+    user = UserFactory(username="u00")
+    services.board_warm(board=board)
+    services.score_submit(board=board, user_id=user.username, value=10)
+    disposable_redis.stop()
+    services.score_submit(board=board, user_id=user.username, value=500)  # PostgreSQL only, buckets marked
+    disposable_redis.start()  # with the old data: 10
+
+    page = api_client.get(f"/api/v1/boards/{board.slug}/leaderboard/daily").json()
+    assert page["entries"][0]["score"] == 510
+    rank = api_client.get(f"/api/v1/boards/{board.slug}/leaderboard/all_time/rank/u00").json()
+    assert rank["score"] == 510
+    stats = api_client.get(f"/api/v1/boards/{board.slug}/users/u00/stats").json()
+    assert stats["scores"]["daily"] == 510
+    # The read that found the mark started the repair at once (eager tasks here; a worker in production).
+    assert not BucketRepair.objects.filter(board=board).exists()
+    again = api_client.get(f"/api/v1/boards/{board.slug}/leaderboard/daily").json()
+    assert again["cached"] is True
+    assert again["entries"][0]["score"] == 510

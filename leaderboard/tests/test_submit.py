@@ -191,3 +191,21 @@ def test_a_schema_change_under_a_prepared_submit_is_survived_without_losing_or_d
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE leaderboard_standing ALTER COLUMN period TYPE varchar(16)")
+
+
+def test_reusing_a_key_with_the_same_value_but_other_metadata_is_a_conflict():
+    """A careful client expects a replay to be the same submission, metadata included (finding 15)."""
+    board = BoardFactory()
+    user = UserFactory()
+    services.score_submit(board=board, user_id=user.username, value=5, idempotency_key="k", metadata={"car": "red"})
+    same = services.score_submit(
+        board=board, user_id=user.username, value=5, idempotency_key="k", metadata={"car": "red"}
+    )
+    assert same.replayed
+    with pytest.raises(Conflict) as caught:
+        services.score_submit(board=board, user_id=user.username, value=5, idempotency_key="k", metadata={"car": "x"})
+    assert "idempotency_key" in caught.value.fields
+    with pytest.raises(Conflict):
+        services.score_submit(board=board, user_id=user.username, value=5, idempotency_key="k")
+    assert ScoreEvent.objects.filter(board=board).count() == 1
+    assert ScoreEvent.objects.get(board=board).metadata == {"car": "red"}

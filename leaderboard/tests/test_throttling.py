@@ -83,3 +83,67 @@ def test_an_oversized_body_is_refused_with_a_4xx(auth_client):
         f"/api/v1/boards/{board.slug}/scores", {"value": 1, "metadata": {"blob": "x" * 300_000}}, format="json"
     )
     assert 400 <= response.status_code < 500
+
+
+# --------------------------------------------------------------------------- abuse (hardening findings 1 and 2)
+
+
+def test_an_unauthorised_user_id_in_the_body_charges_nobody_elses_limit(api_client, settings):
+    """Forbidden submits naming a victim must not use up the victim's limit."""
+    settings.LEADERBOARD_SUBMIT_RATE_USER = "3/min"
+    settings.LEADERBOARD_SUBMIT_RATE_IP = ""
+    board = BoardFactory()
+    attacker, victim = UserFactory(), UserFactory()
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(attacker))
+    codes = [submit(api_client, board, user_id=victim.username).status_code for _ in range(6)]
+    assert codes == [403] * 6
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(victim))
+    assert [submit(api_client, board).status_code for _ in range(3)] == [201, 201, 201]
+
+
+def test_a_named_user_id_cannot_escape_the_callers_own_limit(api_client, settings, default_boards):
+    """Seed 002 books to the caller whatever the body says; so does the limit."""
+    settings.LEADERBOARD_SUBMIT_RATE_USER = "3/min"
+    settings.LEADERBOARD_SUBMIT_RATE_IP = ""
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(UserFactory()))
+    codes = [
+        api_client.post("/api/v1/scores/increment", {"points": 1, "user_id": f"x{i}"}, format="json").status_code
+        for i in range(5)
+    ]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_a_forbidden_submit_on_the_core_api_is_refused_before_any_limit(api_client, settings):
+    settings.LEADERBOARD_SUBMIT_RATE_USER = "1/min"
+    board = BoardFactory()
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(UserFactory()))
+    response = submit(api_client, board, user_id="someone-else")
+    assert response.status_code == 403
+    assert "yourself" in response.json()["detail"]
+
+
+def test_x_forwarded_for_is_ignored_unless_proxies_are_configured(api_client, settings):
+    """With NUM_PROXIES unset the socket address is the client, whatever the header claims."""
+    settings.LEADERBOARD_SUBMIT_RATE_USER = ""
+    settings.LEADERBOARD_SUBMIT_RATE_IP = "3/min"
+    board = BoardFactory()
+    codes = []
+    for i in range(5):
+        api_client.credentials(HTTP_AUTHORIZATION=bearer(UserFactory()), HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+        codes.append(submit(api_client, board).status_code)
+    assert codes == [201, 201, 201, 429, 429]
+
+
+def test_with_one_proxy_the_address_it_appended_is_the_client(api_client, settings):
+    settings.LEADERBOARD_SUBMIT_RATE_USER = ""
+    settings.LEADERBOARD_SUBMIT_RATE_IP = "2/min"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    board = BoardFactory()
+    codes = []
+    for i in range(3):
+        # A client's own claim first, the address the proxy saw last.
+        api_client.credentials(HTTP_AUTHORIZATION=bearer(UserFactory()), HTTP_X_FORWARDED_FOR=f"1.2.3.{i}, 9.9.9.9")
+        codes.append(submit(api_client, board).status_code)
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(UserFactory()), HTTP_X_FORWARDED_FOR="9.9.9.8")
+    codes.append(submit(api_client, board).status_code)
+    assert codes == [201, 201, 429, 201]

@@ -1,0 +1,78 @@
+"""Registration and login are rate limited (hardening finding 3): 429 with Retry-After."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from leaderboard.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STRONG = "correct horse battery staple"
+
+
+def test_registrations_from_one_address_are_limited(api_client, settings):
+    settings.ACCOUNTS_REGISTER_RATE_IP = "3/hour"
+    codes = [
+        api_client.post("/api/v1/auth/register", {"username": f"new{i}", "password": STRONG}, format="json").status_code
+        for i in range(5)
+    ]
+    assert codes == [201, 201, 201, 429, 429]
+    refused = api_client.post("/api/v1/auth/register", {"username": "late", "password": STRONG}, format="json")
+    assert 1 <= int(refused["Retry-After"]) <= 3600
+    assert refused.json()["detail"]
+    assert not User.objects.filter(username__in=["new3", "new4", "late"]).exists()
+
+
+def test_seed_004_registration_shares_the_limit(api_client, settings):
+    settings.ACCOUNTS_REGISTER_RATE_IP = "2/hour"
+    core = api_client.post("/api/v1/auth/register", {"username": "a1", "password": STRONG}, format="json")
+    seed = api_client.post("/v1/auth/register", {"username": "a2", "password": STRONG}, format="json")
+    third = api_client.post("/v1/auth/register", {"username": "a3", "password": STRONG}, format="json")
+    assert [core.status_code, seed.status_code, third.status_code] == [201, 201, 429]
+
+
+def test_failed_logins_for_one_username_are_limited_even_across_addresses(api_client, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = "3/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = ""
+    user = UserFactory()
+    codes = []
+    for i in range(5):
+        codes.append(
+            api_client.post(
+                "/api/v1/auth/token",
+                {"username": user.username, "password": "wrong"},
+                format="json",
+                REMOTE_ADDR=f"10.1.1.{i}",
+            ).status_code
+        )
+    assert codes == [401, 401, 401, 429, 429]
+    # Locked out for now, even with the right password: the attacker cannot keep guessing.
+    right = api_client.post("/api/v1/auth/token", {"username": user.username, "password": STRONG}, format="json")
+    assert right.status_code == 429
+    assert int(right["Retry-After"]) >= 1
+
+
+def test_failed_logins_from_one_address_are_limited_across_usernames(api_client, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = ""
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = "4/15min"
+    codes = [
+        api_client.post("/v1/auth/token", {"username": f"nobody{i}", "password": "x"}).status_code for i in range(6)
+    ]
+    assert codes == [401, 401, 401, 401, 429, 429]
+    other = api_client.post("/api/v1/auth/token", {"username": "nobody9", "password": "x"}, format="json")
+    assert other.status_code == 429
+
+
+def test_successful_logins_are_not_counted(api_client, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = "2/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = "2/15min"
+    user = UserFactory()
+    codes = [
+        api_client.post(
+            "/api/v1/auth/token", {"username": user.username, "password": STRONG}, format="json"
+        ).status_code
+        for _ in range(5)
+    ]
+    assert codes == [200] * 5
