@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import RegexValidator
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import RegexValidator, validate_slug
 from django.db import models
+from rest_framework_api_key.models import AbstractAPIKey
 
 handle_validator = RegexValidator(
     regex=r"^[A-Za-z0-9_.@+-]{1,64}\Z",
@@ -40,3 +42,50 @@ class User(AbstractUser):
 
     def can_submit_for_others(self) -> bool:
         return self.is_staff or self.has_perm("accounts.submit_for_others")
+
+
+class ServiceKey(AbstractAPIKey):
+    """An API key for a trusted game server: hashed by djangorestframework-api-key, scoped by us.
+
+    The key itself is shown once, when the admin creates it; only its prefix and
+    hash are stored. ``rights`` says what the key may do, ``boards`` where (slugs;
+    empty: every board, including boards created later). Board slugs are not
+    checked against existing boards: a deploy may scope a key to a board it is
+    about to create (and accounts sits below leaderboard).
+    """
+
+    class Right(models.TextChoices):
+        SUBMIT = "submit", "Submit for any player (authoritative boards included)"
+        CREATE_PLAYERS = "create_players", "Create unknown players on submit"
+        MANAGE_BOARDS = "manage_boards", "Create, change, deactivate and reset boards"
+        MODERATE = "moderate", "Remove scores, ban and unban players"
+
+    rights = ArrayField(
+        models.CharField(max_length=32, choices=Right.choices),
+        default=list,
+        blank=True,
+        help_text="What the key may do.",
+    )
+    boards = ArrayField(
+        models.CharField(max_length=64, validators=[validate_slug]),
+        default=list,
+        blank=True,
+        help_text="Slugs of the boards the key may act on, comma-separated; empty: every board.",
+    )
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Updated at most once a minute."
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "service API key"
+        verbose_name_plural = "service API keys"
+
+    @property
+    def principal_name(self) -> str:
+        """How the key appears as a caller (``submitted_by``, ``triggered_by``, logs)."""
+        return f"key:{self.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        self.rights = sorted(set(self.rights or []))
+        self.boards = sorted(set(self.boards or []))

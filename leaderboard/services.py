@@ -161,12 +161,34 @@ def submit_target(*, board: Board, caller: Any, named: object) -> str:
 
 
 def submit_permission_check(*, board: Board, caller: Any, user_id: str) -> None:
-    """Who may submit: a user for themselves; others and authoritative boards need trust."""
+    """Who may submit: a user for themselves; others and authoritative boards need trust.
+
+    A caller with rights (a service key) needs the ``submit`` right on this
+    board, and always submits for a named player (it has no scores of its own).
+    """
+    has_right = getattr(caller, "has_right", None)
+    if has_right is not None:
+        if not has_right("submit", board.slug):
+            raise Forbidden(f"This key may not submit to board {board.slug!r}.")
+        if user_id == caller.get_username():
+            raise Forbidden("A service key has no scores of its own: name the player (user_id).")
     trusted = bool(getattr(caller, "can_submit_for_others", lambda: False)())
     if board.authoritative and not trusted:
         raise Forbidden(f"Board {board.slug!r} only accepts scores from trusted servers.")
     if user_id != caller.get_username() and not trusted:
         raise Forbidden("You may only submit scores for yourself.")
+
+
+def may_create_players(*, caller: Any, user_id: str) -> bool:
+    """Whether a submit by ``caller`` for ``user_id`` may create that player if unknown.
+
+    Only for someone else (past ``submit_permission_check``, so a trusted
+    caller); a service key also needs its ``create_players`` right.
+    """
+    if user_id == caller.get_username():
+        return False
+    has_right = getattr(caller, "has_right", None)
+    return has_right is None or bool(has_right("create_players", None))
 
 
 def _validate_submission(board: Board, value: Any, idempotency_key: str | None, metadata: Any) -> None:

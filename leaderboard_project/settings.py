@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_prometheus",
     "channels",
+    # Hashing of service API keys (accounts.ServiceKey); its own APIKey model stays unused.
+    "rest_framework_api_key",
     "accounts",
     "leaderboard",
     "reports",
@@ -184,6 +186,8 @@ AUTH_PASSWORD_VALIDATORS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.CachedJWTAuthentication",
+        # "Authorization: Api-Key <key>" from game servers; verified on every request, never cached.
+        "accounts.service_keys.ServiceKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

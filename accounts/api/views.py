@@ -3,12 +3,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
 
+from accounts.service_keys import IsAccountHolder
 from accounts.services import user_register
 from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, login_failed
 
@@ -44,9 +45,9 @@ class TokenView(TokenObtainPairView):
 
 
 class MeView(APIView):
-    """The authenticated user."""
+    """The authenticated user (a service key has no account: 403)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAccountHolder]
 
     @extend_schema(responses=UserOutputSerializer, tags=["auth"])
     def get(self, request: Request) -> Response:

@@ -66,7 +66,7 @@ class CompatSubmitView(APIView):
                 value=value,
                 submitted_by=request.user.get_username(),
                 idempotency_key=request.headers.get("Idempotency-Key"),
-                create_user=user_id != request.user.get_username(),
+                create_user=services.may_create_players(caller=request.user, user_id=user_id),
             )
         except InvalidInput as exc:
             if "value" in exc.fields:

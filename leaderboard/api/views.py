@@ -20,6 +20,7 @@ from rest_framework.serializers import Serializer
 from leaderboard import selectors, services
 
 from . import serializers as s
+from .board_views import BoardWritesMixin
 from .permissions import SubmitPermission, named_in_body
 from .throttles import SubmitRateThrottle
 
@@ -79,8 +80,8 @@ def query(serializer_class: type[Serializer], request: Request) -> dict:
     return validated(serializer_class, request.query_params)
 
 
-class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Boards, their leaderboards, and score submission."""
+class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Boards, their leaderboards, and score submission; managing boards (``BoardWritesMixin``)."""
 
     lookup_field = "slug"
     serializer_class = s.BoardSerializer
@@ -152,8 +153,7 @@ class BoardViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             idempotency_key=data.get("idempotency_key") or request.headers.get("Idempotency-Key"),
             metadata=data.get("metadata"),
             submitted_by=request.user.get_username(),
-            # Only trusted callers get past the check above for another user.
-            create_user=user_id != request.user.get_username(),
+            create_user=services.may_create_players(caller=request.user, user_id=user_id),
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         return json_response(s.submit_payload(result), status=code)
