@@ -114,6 +114,16 @@ class FaultyProxy:
     def lose_replies(self) -> None:
         self.losing.set()
 
+    def drop_all_in(self, seconds: float) -> None:
+        """Cut every open connection after ``seconds``, whatever is in flight (a network failure)."""
+        import threading
+
+        def cut() -> None:
+            for pair in list(self.pairs):
+                _drop(*pair)
+
+        threading.Timer(seconds, cut).start()
+
     def refuse(self) -> None:
         self.refusing.set()
 

@@ -226,3 +226,33 @@ def test_a_bucket_marked_for_repair_is_not_served_stale_after_redis_returns(disp
     again = api_client.get(f"/api/v1/boards/{board.slug}/leaderboard/daily").json()
     assert again["cached"] is True
     assert again["entries"][0]["score"] == 510
+
+
+def test_a_lost_submit_still_running_on_the_server_is_stopped_before_it_is_run_again(faulty_postgres, api_client):
+    """The connection dies while the submit waits on a lock: the old server process must not commit it later."""
+    import threading
+
+    import psycopg
+
+    board = BoardFactory()
+    user = UserFactory()
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    assert api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json").status_code == 201
+
+    real = connection.settings_dict
+    # Another session holds the board row as a manual reset does: the submit waits behind it.
+    holder = psycopg.connect(
+        host="127.0.0.1",
+        port=int(faulty_postgres.target[1]),
+        dbname=real["NAME"],
+        user=real["USER"],
+        password=real["PASSWORD"] or None,
+    )
+    holder.execute("SELECT 1 FROM leaderboard_board WHERE id = %s FOR UPDATE", [board.pk])
+    threading.Timer(1.5, holder.commit).start()
+    faulty_postgres.drop_all_in(0.5)
+    response = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 5}, format="json")
+    holder.close()
+    assert response.status_code == 201, response.content
+    assert response.json()["scores"]["all_time"] == 6
+    assert _events(board) == 2  # the first attempt was stopped, not left to commit behind the lock
