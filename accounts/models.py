@@ -30,6 +30,9 @@ class User(AbstractUser):
         help_text="Public, stable id used by the API and the leaderboards.",
         error_messages={"unique": "A user with that user id already exists."},
     )
+    # A banned player is absent from every read and may not submit (leaderboard.moderation).
+    banned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ban_reason = models.CharField(max_length=500, blank=True, editable=False, db_default="")
 
     class Meta:
         permissions = [
@@ -39,6 +42,10 @@ class User(AbstractUser):
     @property
     def public_id(self) -> str:
         return self.username
+
+    @property
+    def is_banned(self) -> bool:
+        return self.banned_at is not None
 
     def can_submit_for_others(self) -> bool:
         return self.is_staff or self.has_perm("accounts.submit_for_others")

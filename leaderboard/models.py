@@ -222,6 +222,12 @@ class ScoreEvent(models.Model):
     result = models.JSONField(null=True, blank=True, editable=False)
     submitted_by = models.CharField(max_length=64, blank=True, help_text="User id of the caller, when not the player.")
     created_at = models.DateTimeField(db_index=False)
+    # Set when a moderator removed the player's scores: the event stays as the audit
+    # trail, and reports, rebuilds and unbans ignore it (leaderboard.moderation).
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Defaults in the database too: the submit and bulk imports insert with SQL.
+    voided_by = models.CharField(max_length=64, blank=True, editable=False, db_default="")
+    void_reason = models.CharField(max_length=500, blank=True, editable=False, db_default="")
 
     class Meta:
         constraints = [
@@ -234,7 +240,13 @@ class ScoreEvent(models.Model):
         indexes = [
             # Reports scan a board's history by date; the included columns
             # let PostgreSQL answer from the index alone.
-            models.Index(fields=["board", "created_at"], include=["user", "value"], name="scoreevent_board_time"),
+            # Only counted (non-voided) events: reports filter on that and still read the index alone.
+            models.Index(
+                fields=["board", "created_at"],
+                include=["user", "value"],
+                condition=Q(voided_at__isnull=True),
+                name="scoreevent_board_time",
+            ),
             models.Index(fields=["user", "created_at"], name="scoreevent_user_time"),
         ]
 
@@ -363,3 +375,33 @@ class ReconciliationRun(models.Model):
     def __str__(self) -> str:
         kind = "dry run" if self.dry_run else "run"
         return f"{kind} {self.pk} ({self.status}, {self.trigger})"
+
+
+class ModerationAction(models.Model):
+    """One moderation or erasure: who did what to whom, why and when (append-only).
+
+    ``target`` is the player's user id; an erasure records the tombstone that
+    replaced it (never the erased id), and erasing a player rewrites their
+    earlier entries to that tombstone too.
+    """
+
+    class Action(models.TextChoices):
+        REMOVE = "remove", "Scores removed"
+        BAN = "ban", "Banned"
+        UNBAN = "unban", "Unbanned"
+        ERASE = "erase", "Erased (GDPR)"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    target = models.CharField(max_length=64, blank=True, help_text="The player's user id (a tombstone once erased).")
+    board = models.CharField(max_length=64, blank=True, help_text="The board's slug; empty: every board.")
+    actor = models.CharField(max_length=64, blank=True, help_text="Who did it: a staff user id, a key, or 'self'.")
+    reason = models.CharField(max_length=500, blank=True)
+    detail = models.JSONField(default=dict, blank=True, help_text="Counts: events voided, standings removed, ...")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target", "-created_at"], name="moderation_target_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.target or '-'} by {self.actor or '-'}"

@@ -474,6 +474,66 @@ def scores_apply(
             client().zadd(key, batch)
 
 
+_MEMBER_SYNC = """
+-- One player's entries on one board, set to what PostgreSQL holds (moderation, erasure).
+-- KEYS[1]: user hash, KEYS[2]: the user's live-subscription counter,
+-- KEYS[2i+1], KEYS[2i+2]: sorted set and ready key of bucket i
+-- ARGV: member, forget the live counter ('1'/'0'), ZADD flag ('' | 'GT' | 'LT'),
+--       then per bucket: score ('' = remove the member), expire-at
+local member, flag = ARGV[1], ARGV[3]
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
+local removed = 0
+for i = 1, (#KEYS - 2) / 2 do
+  local z, ready = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  local score, expireat = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  if score == '' then
+    removed = removed + redis.call('ZREM', z, member)
+  elseif redis.call('EXISTS', ready) == 1 then
+    if flag == '' then redis.call('ZADD', z, score, member) else redis.call('ZADD', z, flag, score, member) end
+    redis.call('EXPIREAT', z, expireat)
+  end
+end
+return removed
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberScore:
+    """What one bucket should hold for a member: ``score`` None means "not ranked"."""
+
+    period: str
+    bucket: str
+    score: int | None
+    expire_at: int
+
+
+def member_sync(
+    *, board_slug: str, member: str, buckets: Sequence[MemberScore], zadd_flag: str = "", forget_watch: bool = False
+) -> int:
+    """Remove ``member`` from the buckets whose ``score`` is None and write the others, atomically.
+
+    Scores are written to warm buckets with ``zadd_flag`` (as a submit writes
+    them: a submit that mirrored a newer value meanwhile is not undone).
+    Also drops the member's cached details on the board (the next read rebuilds
+    them from PostgreSQL) and, with ``forget_watch``, their live-subscription
+    counter (an erased id must leave no key behind). Cold buckets only lose the
+    member (their warm reads PostgreSQL). Returns how many entries were removed.
+    """
+    keys = [user_key(board_slug, member), live_key(board_slug, "user", member)]
+    args: list[str | int] = [member, "1" if forget_watch else "0", zadd_flag]
+    for b in buckets:
+        keys += (bucket_key(board_slug, b.period, b.bucket), ready_key(board_slug, b.period, b.bucket))
+        args += ("" if b.score is None else b.score, b.expire_at)
+    with _guard():
+        return int(_script(_MEMBER_SYNC)(keys=keys, args=args))
+
+
+def user_rate_pattern(user_id: str) -> str:
+    """Every per-user submit rate counter of ``user_id`` (``rate:user:<slug>:<user id>:<window>``)."""
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:rate:user:*:{user_id}:*"
+
+
 def members_remove(*, board_slug: str, period: str, bucket: str, members: Sequence[str]) -> int:
     if not members:
         return 0

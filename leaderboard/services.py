@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, NotSupportedError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -235,10 +236,18 @@ def _submit_sql_for(expr: str) -> str:
     # only if it did are the standings of every live bucket upserted. Rows are
     # locked in the same (period) order by every submitter, so concurrent
     # submits queue instead of deadlocking.
+    # ``u`` share-locks the player's row first (a moderation holds it FOR UPDATE, so a
+    # submit lands wholly before a removal or ban, or after it and sees it: a locking
+    # read re-evaluates the newest row version) and says whether they are banned. An
+    # unknown player yields no row: the insert then runs and the foreign key refuses it.
     # Every parameter is cast: the statement is prepared once per connection with
     # server-side binding, so PostgreSQL must know each type without a value.
+    user_table = get_user_model()._meta.db_table
     return f"""
-        WITH b AS (
+        WITH u AS (
+            SELECT banned_at IS NULL AS ok FROM {user_table} WHERE username = %(user)s::text
+            FOR KEY SHARE
+        ), b AS (
             SELECT period_resets = %(resets)s::jsonb AS fresh,
                    is_active AND min_value <= %(value)s::bigint AND %(value)s::bigint <= max_value AS accepts
             FROM {board_table} WHERE id = %(board)s::bigint
@@ -247,7 +256,7 @@ def _submit_sql_for(expr: str) -> str:
             INSERT INTO {event_table} (board_id, user_id, value, idempotency_key, metadata, submitted_by, created_at)
             SELECT %(board)s::bigint, %(user)s::text, %(value)s::bigint, %(key)s::text, %(metadata)s::jsonb,
                    %(by)s::text, %(now)s::timestamptz
-            FROM b WHERE b.fresh AND b.accepts
+            FROM b WHERE b.fresh AND b.accepts AND COALESCE((SELECT ok FROM u), true)
             ON CONFLICT (board_id, user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id
         ), up AS (
@@ -261,7 +270,8 @@ def _submit_sql_for(expr: str) -> str:
                 updated_at = CASE WHEN {expr} IS DISTINCT FROM s.score THEN EXCLUDED.updated_at ELSE s.updated_at END
             RETURNING s.period, s.score
         )
-        SELECT (SELECT id FROM ev), (SELECT fresh FROM b), (SELECT accepts FROM b), up.period, up.score
+        SELECT (SELECT id FROM ev), (SELECT fresh FROM b), (SELECT accepts FROM b), (SELECT ok FROM u),
+               up.period, up.score
         FROM (SELECT 1) AS one LEFT JOIN up ON true
     """
 
@@ -381,9 +391,12 @@ def _submit_once(
                 sent = True  # connected: from here on the server may run and commit it
                 cursor.execute(_submit_sql(board), params, prepare=True)
                 rows = cursor.fetchall()
-                event_id, fresh, accepts = rows[0][:3]
+                event_id, fresh, accepts, allowed = rows[0][:4]
                 if fresh is None:
                     raise NotFound(f"No board {board.slug!r}.")
+                if allowed is False:
+                    metrics.SUBMITS.labels(board.slug, "banned").inc()
+                    raise Forbidden(f"Player {user_id!r} is banned: their scores are not accepted.")
                 if not accepts:
                     return _board_recheck(board, value)
                 if not fresh:
@@ -811,18 +824,23 @@ _AGGREGATES = {
 }
 
 
+def standing_aggregate(board: Board) -> str:
+    """The SQL aggregate over events ``e`` that gives a standing under the board's operator."""
+    if board.operator == Board.Operator.BEST:
+        return "MAX(e.value)" if board.higher_is_better else "MIN(e.value)"
+    return _AGGREGATES[board.operator]
+
+
 def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, int]:
     """Recompute the standings of every live bucket from the score events.
 
     The events are the audit trail, so this is the truth for the live
-    buckets; used after bulk imports (``seed_demo``) and by operators. Runs in
+    buckets (voided events and banned players count for nothing); used after
+    bulk imports (``seed_demo``) and by operators. Runs in
     one transaction that locks the board row like a reset, so no submit
     interleaves; the buckets' Redis copies are made cold afterwards.
     """
-    if board.operator == Board.Operator.BEST:
-        aggregate = "MAX(e.value)" if board.higher_is_better else "MIN(e.value)"
-    else:
-        aggregate = _AGGREGATES[board.operator]
+    aggregate = standing_aggregate(board)
     counts: dict[str, int] = {}
     with transaction.atomic():
         board = Board.objects.select_for_update().get(pk=board.pk)
@@ -842,6 +860,9 @@ def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, 
                     FROM {ScoreEvent._meta.db_table} e
                     WHERE e.board_id = %(board)s AND e.created_at >= %(start)s
                       AND (%(end)s::timestamptz IS NULL OR e.created_at < %(end)s)
+                      AND e.voided_at IS NULL
+                      AND e.user_id NOT IN (SELECT username FROM {get_user_model()._meta.db_table}
+                                            WHERE banned_at IS NOT NULL)
                     GROUP BY e.user_id
                     """,
                     {"board": board.pk, "period": bucket.period, "start": bucket.start, "end": bucket.end},

@@ -7,10 +7,14 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 
 from leaderboard.models import Board, PeriodArchive, ScoreEvent
 from leaderboard_project.exceptions import InvalidInput
+
+# Banned players are absent from reports as from every other read.
+BANNED = f"SELECT username FROM {get_user_model()._meta.db_table} WHERE banned_at IS NOT NULL"
 
 AGGREGATES = {
     Board.Operator.INCREMENT: ("SUM(value)", "total"),
@@ -54,7 +58,9 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
     """Players ranked by their best (``best``), total (``increment``) or latest (``set``) score in a range.
 
     One aggregate over the (board, created_at) index, which includes the user
-    and the value, so PostgreSQL answers from the index alone.
+    and the value, so PostgreSQL answers from the index alone. Voided events
+    (removed by a moderator; the index holds only the others) and banned
+    players count for nothing.
     """
     period = report_range(start_date=start_date, end_date=end_date, time_zone=board.time_zone)
     if board.operator == Board.Operator.BEST:
@@ -71,6 +77,7 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
                 SELECT user_id, {aggregate} AS score, COUNT(*) AS submissions
                 FROM {table}
                 WHERE board_id = %(board)s AND created_at >= %(start)s AND created_at < %(end)s
+                  AND voided_at IS NULL AND user_id NOT IN ({BANNED})
                 GROUP BY user_id
             ), ranked AS (
                 SELECT user_id, score, submissions,
@@ -96,7 +103,8 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
 def _distinct_players(cursor, params: dict[str, object]) -> int:
     cursor.execute(
         f"SELECT COUNT(DISTINCT user_id) FROM {ScoreEvent._meta.db_table} "
-        "WHERE board_id = %(board)s AND created_at >= %(start)s AND created_at < %(end)s",
+        "WHERE board_id = %(board)s AND created_at >= %(start)s AND created_at < %(end)s "
+        f"AND voided_at IS NULL AND user_id NOT IN ({BANNED})",
         params,
     )
     return int(cursor.fetchone()[0])

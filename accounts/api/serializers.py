@@ -20,3 +20,7 @@ class UserOutputSerializer(serializers.ModelSerializer):
         model = User
         fields = ["user_id", "username", "email", "is_staff", "date_joined"]
         read_only_fields = fields
+
+
+class DeleteAccountInputSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)

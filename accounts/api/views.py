@@ -12,8 +12,10 @@ from rest_framework_simplejwt.views import TokenObtainPairView
 from accounts.service_keys import IsAccountHolder
 from accounts.services import user_register
 from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, login_failed
+from leaderboard.moderation import player_erase
+from leaderboard_project.exceptions import Forbidden
 
-from .serializers import RegisterInputSerializer, UserOutputSerializer
+from .serializers import DeleteAccountInputSerializer, RegisterInputSerializer, UserOutputSerializer
 
 
 class RegisterView(APIView):
@@ -52,3 +54,19 @@ class MeView(APIView):
     @extend_schema(responses=UserOutputSerializer, tags=["auth"])
     def get(self, request: Request) -> Response:
         return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(
+        request=DeleteAccountInputSerializer,
+        responses={204: None},
+        tags=["auth"],
+        summary="Delete my account (erasure)",
+        description="Needs the account's password (403 when wrong: nothing changes). Removes every score from "
+        "every board, revokes every token and replaces the user id with a tombstone in the kept history.",
+    )
+    def delete(self, request: Request) -> Response:
+        data = DeleteAccountInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not request.user.check_password(data.validated_data["password"]):
+            raise Forbidden("The password is wrong; nothing was changed.")
+        player_erase(user_id=request.user.get_username(), actor="self", reason="deleted by the player")
+        return Response(status=status.HTTP_204_NO_CONTENT)

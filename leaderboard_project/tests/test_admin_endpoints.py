@@ -25,6 +25,10 @@ ADMINISTRATIVE = [
     ("patch", "/api/v1/boards/score"),
     ("delete", "/api/v1/boards/score"),
     ("post", "/api/v1/boards/score/leaderboard/daily/reset"),
+    ("post", "/api/v1/moderation/players/someone/remove"),
+    ("post", "/api/v1/moderation/players/someone/ban"),
+    ("post", "/api/v1/moderation/players/someone/unban"),
+    ("post", "/api/v1/moderation/players/someone/erase"),
 ]
 
 

@@ -1,0 +1,320 @@
+"""Moderation and erasure against real PostgreSQL and Valkey: exact in both stores, under concurrent submits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from leaderboard import moderation, redis_store, services
+from leaderboard.models import ModerationAction, PeriodArchive, ScoreEvent, Standing
+from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard.tests.helpers import in_threads, pg_members, redis_members
+from leaderboard.tests.test_consumers import APP, run, updates
+from leaderboard_project.conftest_helpers import bearer
+from leaderboard_project.exceptions import Forbidden
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def stores_agree(board) -> None:
+    """Every live bucket: Redis holds exactly PostgreSQL's standings."""
+    for bucket in board.live_buckets(timezone.now()):
+        assert redis_members(board, bucket) == pg_members(board, bucket), bucket.period
+
+
+def counted(board, user_id: str) -> int:
+    """The player's all-time total from their non-voided events (an increment board)."""
+    return sum(
+        ScoreEvent.objects.filter(board=board, user_id=user_id, voided_at__isnull=True).values_list("value", flat=True)
+    )
+
+
+def test_removing_a_player_while_20_threads_submit_for_them_leaves_both_stores_exact():
+    board = BoardFactory()
+    UserFactory(username="cheat")
+    UserFactory(username="honest")
+    services.score_submit(board=board, user_id="cheat", value=1000)
+    services.score_submit(board=board, user_id="honest", value=1)
+    services.board_warm(board=board)
+    started = threading.Event()
+
+    def work(i: int) -> int:
+        if i < 20:  # the cheater's submits
+            started.set()
+            for _ in range(8):
+                services.score_submit(board=board, user_id="cheat", value=3)
+            return 0
+        if i == 20:  # another player's, which must all count
+            for _ in range(40):
+                services.score_submit(board=board, user_id="honest", value=2)
+            return 0
+        started.wait(5)
+        time.sleep(0.05)
+        moderation.scores_remove(user_id="cheat", reason="aimbot", actor="mod")
+        return 1
+
+    in_threads(22, work)
+
+    voided = ScoreEvent.objects.filter(board=board, user_id="cheat", voided_at__isnull=False)
+    assert voided.exists() and set(voided.values_list("voided_by", "void_reason").distinct()) == {("mod", "aimbot")}
+    assert ScoreEvent.objects.filter(board=board, user_id="cheat").count() == 1 + 160
+    # Submits that landed after the removal count from zero; nothing before it survives.
+    after = counted(board, "cheat")
+    all_time = board.bucket("all_time", timezone.now())
+    assert pg_members(board, all_time).get("cheat", 0) == after
+    assert pg_members(board, all_time)["honest"] == 1 + 80
+    stores_agree(board)
+    log = ModerationAction.objects.get(action="remove")
+    assert (log.target, log.actor, log.reason) == ("cheat", "mod", "aimbot")
+
+
+def test_removal_from_one_board_leaves_the_others_and_ended_buckets_lose_the_player_too():
+    board, other = BoardFactory(), BoardFactory()
+    UserFactory(username="cheat")
+    last_week = timezone.now() - timezone.timedelta(days=2)  # ended, its key kept for the grace days
+    services.score_submit(board=board, user_id="cheat", value=5, at=last_week)
+    services.score_submit(board=board, user_id="cheat", value=7)
+    services.score_submit(board=other, user_id="cheat", value=9)
+    old = board.bucket("daily", last_week)
+    services.bucket_warm(board=board, bucket=old)  # an ended bucket whose key has not expired yet
+    services.board_warm(board=board)
+    services.board_warm(board=other)
+    assert redis_members(board, old) == {"cheat": 5}
+
+    result = moderation.scores_remove(user_id="cheat", reason="cheating", actor="mod", board=board)
+
+    assert result.events_voided == 2 and result.boards == [board.slug]
+    assert not Standing.objects.filter(board=board).exists()
+    assert redis_members(board, old) == {}
+    stores_agree(board)
+    assert pg_members(other, other.bucket("all_time", timezone.now())) == {"cheat": 9}
+    stores_agree(other)
+
+
+def test_a_banned_player_disappears_from_every_read_and_live_update_and_unban_restores_them():
+    board = BoardFactory()
+    for user_id, value in [("ann", 30), ("bob", 20), ("cheat", 50), ("cheat", 25)]:
+        UserFactory(username=user_id)
+        services.score_submit(board=board, user_id=user_id, value=value)
+    services.board_warm(board=board)
+    cheat = UserFactory(username="cheat")
+    trusted = UserFactory(username="server", is_staff=True)
+    staff = APIClient()
+    staff.credentials(HTTP_AUTHORIZATION=bearer(trusted))
+    before = {
+        p: dict(Standing.objects.filter(board=board, period=p).values_list("user_id", "score")) for p in board.periods
+    }
+    base = f"/api/v1/boards/{board.slug}/leaderboard/daily"
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/daily/")
+        await ws.connect()
+        first = await ws.receive_json_from(timeout=5)
+        response = await database_sync_to_async(staff.post)(
+            "/api/v1/moderation/players/cheat/ban", {"reason": "wallhack"}, format="json"
+        )
+        pushed = await updates(ws, seconds=1.0)
+        await ws.disconnect()
+        return first, response, pushed
+
+    first, response, pushed = run(scenario)
+    assert first["entries"][0]["user_id"] == "cheat"
+    assert response.status_code == 200, response.content
+    assert [e["user_id"] for e in pushed[-1]["entries"]] == ["ann", "bob"]
+
+    reader = APIClient()
+    top = reader.get(base).json()
+    assert [e["user_id"] for e in top["entries"]] == ["ann", "bob"] and top["total"] == 2
+    around = reader.get(f"{base}/around/bob").json()
+    assert [e["user_id"] for e in around["entries"]] == ["ann", "bob"] and around["total"] == 2
+    rank = reader.get(f"{base}/rank/cheat").json()
+    assert (rank["rank"], rank["score"], rank["total"], rank["percentile"]) == (None, None, 2, None)
+    assert reader.get(f"{base}/rank/ann").json()["percentile"] == 100.0
+    friends = reader.get(f"{base}/users", {"user_ids": "ann,cheat"}).json()
+    assert [e["user_id"] for e in friends["entries"]] == ["ann"] and friends["total"] == 2
+    stats = reader.get(f"/api/v1/boards/{board.slug}/users/cheat/stats").json()
+    assert set(stats["scores"].values()) == {0}
+    stores_agree(board)
+
+    # Refused, for their own token and for a trusted server's submit for them.
+    own = APIClient()
+    own.credentials(HTTP_AUTHORIZATION=bearer(cheat))
+    refused = own.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json")
+    assert refused.status_code == 403 and "banned" in refused.json()["detail"]
+    assert own.get("/api/v1/auth/me").status_code == 200  # they may still read
+    refused = staff.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1, "user_id": "cheat"}, format="json")
+    assert refused.status_code == 403 and "banned" in refused.json()["detail"]
+    with pytest.raises(Forbidden):
+        services.score_submit(board=board, user_id="cheat", value=1)
+    assert ScoreEvent.objects.filter(user_id="cheat").count() == 2
+    assert staff.post("/api/v1/moderation/players/cheat/ban", {"reason": "again"}, format="json").status_code == 409
+
+    response = staff.post("/api/v1/moderation/players/cheat/unban", {"reason": "appeal"}, format="json")
+    assert response.status_code == 200, response.content
+    after = {
+        p: dict(Standing.objects.filter(board=board, period=p).values_list("user_id", "score")) for p in board.periods
+    }
+    assert after == before
+    assert [e["user_id"] for e in reader.get(base).json()["entries"]] == ["cheat", "ann", "bob"]
+    stores_agree(board)
+    assert list(ModerationAction.objects.order_by("created_at").values_list("action", "target", "reason")) == [
+        ("ban", "cheat", "wallhack"),
+        ("unban", "cheat", "appeal"),
+    ]
+
+
+def test_a_ban_waits_for_a_submit_in_flight_and_later_submits_are_refused():
+    board = BoardFactory()
+    UserFactory(username="cheat")
+    services.board_warm(board=board)
+    results: list[object] = []
+
+    def work(i: int) -> None:
+        if i == 0:
+            time.sleep(0.05)
+            moderation.player_ban(user_id="cheat", reason="bot", actor="mod")
+            return
+        for _ in range(10):
+            try:
+                services.score_submit(board=board, user_id="cheat", value=1)
+                results.append("ok")
+            except Forbidden:
+                results.append("banned")
+
+    in_threads(6, work)
+    assert "banned" in results
+    assert not Standing.objects.filter(user_id="cheat").exists()
+    assert ScoreEvent.objects.filter(user_id="cheat").count() == results.count("ok")
+    stores_agree(board)
+
+
+def _everything_in_redis(prefix: str) -> str:
+    """Every key name and value under the test's prefix, as one text."""
+    conn = redis_store.client()
+    parts = []
+    for key in conn.scan_iter(match=f"{prefix}:*", count=1000):
+        parts.append(key)
+        kind = conn.type(key)
+        if kind == "zset":
+            parts += conn.zrange(key, 0, -1)
+        elif kind == "hash":
+            parts += [f"{k}={v}" for k, v in conn.hgetall(key).items()]
+        elif kind == "string":
+            parts.append(conn.get(key) or "")
+        elif kind == "set":
+            parts += conn.smembers(key)
+        elif kind == "list":
+            parts += conn.lrange(key, 0, -1)
+    return "\n".join(parts)
+
+
+def _tables_holding(text: str) -> list[str]:
+    """Every (table.column) of a text, varchar or JSON type in PostgreSQL whose value contains ``text``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = 'public'
+              AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'character')
+            """
+        )
+        columns = cursor.fetchall()
+        found = []
+        for table, column in columns:
+            cursor.execute(f'SELECT 1 FROM "{table}" WHERE strpos("{column}"::text, %s) > 0 LIMIT 1', [text])
+            if cursor.fetchone():
+                found.append(f"{table}.{column}")
+    return found
+
+
+def _erasable_player(board, user_id: str, prefix: str):
+    """A player who left traces everywhere: events, standings, an archive, the log, cached details, counters."""
+    player = UserFactory(username=user_id, email=f"{user_id}@example.com", first_name=user_id)
+    UserFactory(username="rival")
+    services.score_submit(board=board, user_id=user_id, value=40, metadata={"by": user_id})
+    services.score_submit(board=board, user_id="rival", value=10)
+    services.board_warm(board=board)
+    APIClient().get(f"/api/v1/boards/{board.slug}/users/{user_id}/stats")
+    redis_store.live_watch_user(board_slug=board.slug, user_id=user_id, delta=1)
+    redis_store.rate_hit(scope="user", ident=f"{board.slug}:{user_id}", window=60)
+    top = [{"user_id": user_id, "score": 40, "rank": 1}, {"user_id": "rival", "score": 10, "rank": 2}]
+    bucket = board.bucket("daily", timezone.now() - timezone.timedelta(days=3))
+    PeriodArchive.objects.create(
+        board=board,
+        period="daily",
+        bucket_start=bucket.start,
+        bucket_end=bucket.end,
+        participants=2,
+        winners=top[:1],
+        top=top,
+    )
+    moderation.player_ban(user_id=user_id, reason="test", actor="mod")
+    moderation.player_unban(user_id=user_id, actor="mod")
+    assert user_id in _everything_in_redis(prefix)
+    assert _tables_holding(user_id)
+    return player
+
+
+def test_a_player_deletes_their_account_and_their_id_appears_nowhere(redis_prefix):
+    board = BoardFactory()
+    player = _erasable_player(board, "eraseme7q", redis_prefix)
+    client = APIClient()
+    tokens = client.post(
+        "/api/v1/auth/token", {"username": "eraseme7q", "password": "correct horse battery staple"}, format="json"
+    ).json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+
+    wrong = client.delete("/api/v1/auth/me", {"password": "nope"}, format="json")
+    assert wrong.status_code == 403
+    assert Standing.objects.filter(user_id="eraseme7q").exists()
+
+    assert (
+        client.delete("/api/v1/auth/me", {"password": "correct horse battery staple"}, format="json").status_code == 204
+    )
+
+    assert _tables_holding("eraseme7q") == []
+    assert "eraseme7q" not in _everything_in_redis(redis_prefix)
+    stores_agree(board)
+    player.refresh_from_db()
+    assert player.username.startswith("erased-") and not player.is_active and not player.has_usable_password()
+    # The past stays explainable: the events are kept under the tombstone, the archive names it.
+    assert ScoreEvent.objects.filter(user_id=player.username).count() == 1
+    assert PeriodArchive.objects.get().top[0]["user_id"] == player.username
+    assert ModerationAction.objects.filter(action="erase", target=player.username, actor="self").exists()
+    assert client.get("/api/v1/auth/me").status_code == 401
+    assert (
+        APIClient().post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+    )
+    # The id is free, and nothing counts for the tombstone.
+    assert APIClient().get(f"/api/v1/boards/{board.slug}/leaderboard/all_time").json()["total"] == 1
+
+
+def test_an_operator_erases_a_player(redis_prefix, staff_client):
+    board = BoardFactory()
+    _erasable_player(board, "gone4good", redis_prefix)
+    response = staff_client.post(
+        "/api/v1/moderation/players/gone4good/erase", {"reason": "GDPR request"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["user_id"].startswith("erased-")
+    assert _tables_holding("gone4good") == []
+    assert "gone4good" not in _everything_in_redis(redis_prefix)
+    stores_agree(board)
+
+
+def test_moderation_endpoints_validate_their_input(staff_client):
+    UserFactory(username="someone")
+    assert staff_client.post("/api/v1/moderation/players/someone/remove", {}, format="json").status_code == 400
+    assert staff_client.post("/api/v1/moderation/players/nobody/ban", {"reason": "x"}, format="json").status_code == 404
+    missing = staff_client.post(
+        "/api/v1/moderation/players/someone/remove", {"reason": "x", "board": "none"}, format="json"
+    )
+    assert missing.status_code == 404
+    assert staff_client.post("/api/v1/moderation/players/someone/unban", {}, format="json").status_code == 409
