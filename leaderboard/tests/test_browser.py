@@ -164,15 +164,33 @@ def test_the_page_shows_the_top_10_updates_live_and_finds_a_rank(live_server, as
     assert rows.first.inner_text().split() == ["1", "player11", "5,890"]
     assert rows.count() == 10
 
-    page.fill("#user", "player03")
-    page.click("#search button")
-    page.wait_for_function("document.getElementById('result').dataset.rank === '5'", timeout=5_000)
-    assert "player03: rank 5 of 12 with 970" in page.inner_text("#result")
+    assert page.inner_text("#meta").startswith("12 ranked players · ")
+
+    # The search shows the API's own percentile (share of ranked players at or below this rank).
+    for user, rank, text in [("player03", 5, "rank 5 of 12 with 970"), ("player10", 12, "rank 12 of 12 with 900")]:
+        page.fill("#user", user)
+        page.click("#search button")
+        page.wait_for_function(f"document.getElementById('result').dataset.rank === '{rank}'", timeout=5_000)
+        with urllib.request.urlopen(
+            f"{live_server.url}/api/v1/boards/arena/leaderboard/all_time/rank/{user}", timeout=10
+        ) as response:
+            percentile = json.load(response)["percentile"]
+        assert page.inner_text("#result") == f"{user}: {text}, ranks at or above {percentile}% of players"
+    assert percentile == 8.33  # the last of 12
 
     shot = tmp_path / "live-page.png"
     page.screenshot(path=str(shot), full_page=True)
     shutil.copy(shot, "/tmp/live-page.png")
     assert shot.stat().st_size > 10_000
+
+
+def test_one_ranked_player_is_counted_in_the_singular(live_server, asgi_server, chromium):
+    board = BoardFactory(slug="solo", name="Solo", periods=["all_time"])
+    services.score_submit(board=board, user_id=UserFactory(username="lonely").username, value=7)
+    page = chromium.new_page()
+    page.goto(f"{live_server.url}/?board=solo&period=all_time")
+    page.wait_for_function("document.querySelectorAll('#entries tr[data-user]').length === 1", timeout=10_000)
+    assert page.inner_text("#meta").startswith("1 ranked player · ")
 
 
 def test_the_page_shows_when_it_is_offline_and_reconnects_by_itself(live_server, chromium, settings):

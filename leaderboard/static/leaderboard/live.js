@@ -58,7 +58,8 @@ function render(update) {
     );
     previous = next;
   }
-  $("meta").textContent = `${update.total.toLocaleString()} ranked players · bucket ${update.bucket} · updated ${new Date().toLocaleTimeString()}`;
+  const players = update.total === 1 ? "player" : "players";
+  $("meta").textContent = `${update.total.toLocaleString()} ranked ${players} · bucket ${update.bucket} · updated ${new Date().toLocaleTimeString()}`;
 }
 
 function row(cells, cls, span) {
@@ -118,7 +119,9 @@ async function search(event) {
     } else if (body.rank === null) {
       result.textContent = `${user} has no score in this period.`;
     } else {
-      result.textContent = `${user}: rank ${body.rank} of ${body.total} with ${body.score.toLocaleString()} (top ${((100 * body.rank) / body.total).toFixed(1)}%)`;
+      // The API's percentile as it is (one definition for page and API): the share of ranked
+      // players this one ranks at or above, 100 for first place.
+      result.textContent = `${user}: rank ${body.rank} of ${body.total} with ${body.score.toLocaleString()}, ranks at or above ${body.percentile}% of players`;
     }
     result.dataset.rank = body.rank ?? "";
   } catch (error) {
