@@ -17,7 +17,15 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from . import redis_store, selectors, services
-from .models import Board, BucketRepair, PeriodArchive, ReconciliationRun, ScoreEvent, Standing
+from .models import (
+    Board,
+    BucketRepair,
+    ModerationAction,
+    PeriodArchive,
+    ReconciliationRun,
+    ScoreEvent,
+    Standing,
+)
 from .periods import Period
 
 
@@ -255,3 +263,16 @@ class ScoreEventAdmin(RecordAdmin):
 class BucketRepairAdmin(admin.ModelAdmin):
     list_display = ("board", "period", "bucket_start", "reason", "created_at")
     list_filter = ("board", "period")
+
+
+@admin.register(ModerationAction)
+class ModerationActionAdmin(RecordAdmin):
+    """The moderation log: who removed, banned, unbanned or erased whom, why and when. Read-only."""
+
+    list_display = ("created_at", "action", "target", "board", "actor", "reason")
+    list_filter = ("action", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("target__exact", "actor__exact")
+    readonly_fields = ("action", "target", "board", "actor", "reason", "detail", "created_at")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -318,3 +318,28 @@ def test_moderation_endpoints_validate_their_input(staff_client):
     )
     assert missing.status_code == 404
     assert staff_client.post("/api/v1/moderation/players/someone/unban", {}, format="json").status_code == 409
+
+
+def test_the_admin_bans_after_a_confirmation_page_and_the_log_shows_it(client):
+    board = BoardFactory()
+    cheat = UserFactory(username="cheat")
+    services.score_submit(board=board, user_id="cheat", value=5)
+    client.force_login(UserFactory(username="boss", is_staff=True, is_superuser=True))
+    url = "/admin/accounts/user/"
+    chosen = {"action": "ban", "_selected_action": [cheat.pk]}
+
+    page = client.post(url, chosen)
+    assert page.status_code == 200 and b"Yes, ban" in page.content
+    unexplained = client.post(url, {**chosen, "confirm": "yes", "reason": ""})
+    assert unexplained.status_code == 200 and b"This field is required" in unexplained.content
+    cheat.refresh_from_db()
+    assert cheat.banned_at is None
+
+    assert client.post(url, {**chosen, "confirm": "yes", "reason": "bot farm"}).status_code == 302
+    cheat.refresh_from_db()
+    assert cheat.banned_at is not None and not Standing.objects.filter(user_id="cheat").exists()
+    log = client.get("/admin/leaderboard/moderationaction/")
+    assert log.status_code == 200 and b"bot farm" in log.content
+    removal = {"action": "remove_scores", "_selected_action": [cheat.pk], "confirm": "yes", "reason": "x"}
+    assert client.post(url, {**removal, "board": board.pk}).status_code == 302
+    assert ScoreEvent.objects.get(user_id="cheat").voided_at is not None
