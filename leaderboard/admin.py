@@ -29,6 +29,30 @@ from .models import (
 from .periods import Period
 
 
+class BoardAdminForm(forms.ModelForm):
+    """The board form, with the periods as one checkbox each.
+
+    The model's ArrayField would be a comma-separated text input. The chosen
+    values go to ``Board.periods`` unchanged; the model's validation (known
+    periods, at least one, and ``Board.clean``'s refusal to drop a period that
+    holds standings) still decides, and ``Board.clean`` puts them in period order.
+    """
+
+    periods = forms.MultipleChoiceField(
+        choices=Period.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=Board._meta.get_field("periods").help_text,
+    )
+
+    class Meta:
+        model = Board
+        fields = ("periods",)  # the admin asks for every editable field (its fieldsets)
+
+
+# Short labels for the board list: the choices' own labels wrap over four lines there.
+SCORING_WINS = {Board.SortOrder.DESC: "higher wins", Board.SortOrder.ASC: "lower wins"}
+
+
 class ResetForm(forms.Form):
     period = forms.ChoiceField(choices=Period.choices, help_text="The period whose current bucket restarts at zero.")
 
@@ -77,15 +101,26 @@ def confirm_action(
 
 @admin.register(Board)
 class BoardAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "operator", "sort_order", "time_zone", "authoritative", "is_active", "drift_link")
-    list_filter = ("operator", "authoritative", "is_active")
+    form = BoardAdminForm
+    # Fits a 1280 px screen next to the admin's navigation: compact columns and no filter
+    # sidebar (a service has a handful of boards; the search finds one by slug or name).
+    list_display = ("slug", "name", "scoring", "time_zone", "authoritative", "is_active", "drift_link")
     search_fields = ("slug", "name")
     readonly_fields = ("period_resets", "created_at", "updated_at")
     actions = ["rebuild_cache", "reset_period", "reconcile"]
 
-    @admin.display(description="Redis vs PostgreSQL")
+    @admin.display(description="scoring", ordering="operator")
+    def scoring(self, board: Board) -> str:
+        """The operator's API name and the sort order, e.g. "best, lower wins"."""
+        return f"{board.operator}, {SCORING_WINS[board.sort_order]}"
+
+    @admin.display(description="drift")
     def drift_link(self, board: Board) -> str:
-        return format_html('<a href="{}">drift</a>', reverse("admin:leaderboard_board_drift", args=[board.pk]))
+        """A link to the board's drift page (its members in Redis and in PostgreSQL)."""
+        return format_html(
+            '<a href="{}" title="Redis vs PostgreSQL">compare</a>',
+            reverse("admin:leaderboard_board_drift", args=[board.pk]),
+        )
 
     def get_urls(self):
         extra = [

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -11,6 +15,7 @@ from leaderboard import redis_store, services
 from leaderboard.models import Board, ScoreEvent, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import pg_members, redis_members
+from leaderboard.tests.test_browser import chromium  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +93,7 @@ def test_boards_can_be_created_in_the_admin(operator):
             "description": "",
             "operator": "best",
             "sort_order": "asc",
-            "periods": "weekly,all_time",
+            "periods": ["all_time", "weekly"],
             "time_zone": "Europe/Paris",
             "min_value": 0,
             "max_value": 3600000,
@@ -105,7 +110,7 @@ def test_boards_can_be_created_in_the_admin(operator):
             "name": "Bad",
             "operator": "increment",
             "sort_order": "desc",
-            "periods": "hourly",
+            "periods": ["hourly"],
             "time_zone": "Mars/Olympus",
             "min_value": 5,
             "max_value": 1,
@@ -178,7 +183,7 @@ def test_the_admin_refuses_to_change_the_time_zone_or_operator_of_a_board_holdin
         "description": "",
         "operator": board.operator,
         "sort_order": board.sort_order,
-        "periods": ",".join(board.periods),
+        "periods": list(board.periods),
         "time_zone": board.time_zone,
         "min_value": board.min_value,
         "max_value": board.max_value,
@@ -196,3 +201,103 @@ def test_the_admin_refuses_to_change_the_time_zone_or_operator_of_a_board_holdin
     assert operator.post(url, {**form, "name": "Renamed", "max_value": 10}).status_code == 302
     board.refresh_from_db()
     assert (board.name, board.max_value) == ("Renamed", 10)
+
+
+def board_form(board: Board, **changes) -> dict:
+    """The admin change form of ``board`` as a browser posts it (periods: one value per checkbox)."""
+    form = {
+        "slug": board.slug,
+        "name": board.name,
+        "description": board.description,
+        "operator": board.operator,
+        "sort_order": board.sort_order,
+        "periods": list(board.periods),
+        "time_zone": board.time_zone,
+        "min_value": board.min_value,
+        "max_value": board.max_value,
+        "is_active": "on",
+    }
+    form.update(changes)
+    return form
+
+
+def test_the_board_form_offers_periods_as_checkboxes(operator):
+    board = BoardFactory(periods=["daily", "all_time"])
+    page = operator.get(f"/admin/leaderboard/board/{board.pk}/change/").content.decode()
+    for period in ("daily", "weekly", "monthly", "yearly", "all_time"):
+        assert f'type="checkbox" name="periods" value="{period}"' in page
+    checked = re.findall(r'<input type="checkbox" name="periods" value="(\w+)"[^>]*checked', page)
+    assert checked == ["daily", "all_time"]
+
+
+def test_periods_chosen_with_checkboxes_are_saved_in_period_order(operator):
+    board = BoardFactory(periods=["daily"])
+    url = f"/admin/leaderboard/board/{board.pk}/change/"
+    saved = operator.post(url, board_form(board, periods=["all_time", "weekly", "daily"]))
+    assert saved.status_code == 302, saved.content[:2000]
+    board.refresh_from_db()
+    assert board.periods == ["daily", "weekly", "all_time"]
+    none = operator.post(url, board_form(board, periods=[]))
+    assert none.status_code == 200 and "periods" in none.context["adminform"].form.errors
+
+
+def test_the_form_refuses_dropping_a_period_that_holds_standings(operator):
+    board = BoardFactory(periods=["daily", "weekly", "all_time"])
+    seed(board, 1)
+    url = f"/admin/leaderboard/board/{board.pk}/change/"
+    refused = operator.post(url, board_form(board, periods=["daily", "all_time"]))
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert "holds standings in weekly" in errors["periods"][0]
+    board.refresh_from_db()
+    assert board.periods == ["daily", "weekly", "all_time"]
+    # Adding one is fine.
+    assert operator.post(url, board_form(board, periods=[*board.periods, "monthly"])).status_code == 302
+
+
+def test_the_drift_and_confirmation_pages_show_their_heading_once(operator):
+    board = BoardFactory()
+    page = operator.get(f"/admin/leaderboard/board/{board.pk}/drift/").content.decode()
+    assert page.count(f"Drift of {board.slug}</h1>") == 1
+    confirm = operator.post("/admin/leaderboard/board/", {"action": "reconcile", "_selected_action": [board.pk]})
+    assert confirm.content.decode().count("Run a reconciliation</h1>") == 1
+
+
+def test_the_board_list_names_operators_briefly(operator):
+    BoardFactory(slug="speed", operator="best", sort_order="asc")
+    page = operator.get("/admin/leaderboard/board/").content.decode()
+    assert "Best (keep the best value" not in page.split('id="changelist-filter"')[0]
+    assert "best, lower wins" in page
+
+
+@pytest.mark.browser
+def test_the_board_list_fits_a_1280_pixel_screen(live_server, chromium, django_user_model):  # noqa: F811
+    """Every column, the drift link included, is on screen without scrolling sideways."""
+    importlib.import_module("leaderboard.migrations.0002_default_boards").create_default_boards(apps, None)
+    BoardFactory(slug="speedrun-any-percent", name="Speedrun (any %)", operator="best", sort_order="asc")
+    django_user_model.objects.create_superuser("ops", "ops@example.com", "a strong operator password")
+    page = chromium.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/leaderboard/board/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "a strong operator password")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#result_list")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    # The table scrolls inside its own box when too wide, cutting the last columns off.
+    results = page.locator("#changelist .results")
+    assert results.evaluate("box => box.scrollWidth <= box.clientWidth")
+    edge = results.bounding_box()["x"] + results.bounding_box()["width"]
+    links = page.locator("#result_list a:text('compare')").all()
+    assert len(links) == 4
+    for link in links:
+        box = link.bounding_box()
+        assert box["x"] + box["width"] <= min(edge, 1280)
+    # Each row is one line high: nothing wraps.
+    heights = [row.bounding_box()["height"] for row in page.locator("#result_list tbody tr").all()]
+    assert max(heights) == min(heights), heights
+    page.screenshot(path="/tmp/admin-boards-1280.png", full_page=True)
+
+    page.click("#result_list a:text('speedrun-any-percent')")
+    page.wait_for_selector("input[name=periods]")
+    assert page.locator("input[type=checkbox][name=periods]").count() == 5
+    page.screenshot(path="/tmp/admin-board-form.png", full_page=True)
