@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz lint format services superuser bench bench-reconcile bench-ws bench-reports clean
+.PHONY: run test fuzz lint format services manage superuser bench bench-reconcile bench-ws bench-reports clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -39,9 +39,22 @@ format: $(STAMP)
 services: $(STAMP)
 	$(PY) -m leaderboard_project.stack services
 
-## superuser: create an operator account for the admin (uses the servers of `make run`)
+## manage: a management command on the servers of `make run`, e.g. make manage ARGS="warm_cache" (same as ./manage warm_cache)
+manage: $(STAMP)
+	./manage $(ARGS)
+
+## superuser: create an operator account for the admin (uses the servers of `make run`); without a terminal, from
+## DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_PASSWORD and DJANGO_SUPERUSER_EMAIL
 superuser: $(STAMP)
-	$(PY) -m leaderboard_project.stack exec --persistent -- $(PY) manage.py createsuperuser
+	@if [ -n "$$DJANGO_SUPERUSER_USERNAME" ]; then \
+		test -n "$$DJANGO_SUPERUSER_PASSWORD" || { echo "make superuser: DJANGO_SUPERUSER_USERNAME is set but DJANGO_SUPERUSER_PASSWORD is not" >&2; exit 1; }; \
+		./manage createsuperuser --noinput; \
+	elif [ -t 0 ]; then \
+		./manage createsuperuser; \
+	else \
+		echo "make superuser: no terminal to ask on; set DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_PASSWORD and DJANGO_SUPERUSER_EMAIL" >&2; \
+		exit 1; \
+	fi
 
 # A benchmark command on throw-away servers that keep fsync on, like production ones.
 bench_command = STACK_DURABLE=1 $(PY) -m leaderboard_project.stack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) manage.py $(1) $(ARGS)'

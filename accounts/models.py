@@ -23,7 +23,8 @@ class User(AbstractUser):
     """
 
     username = models.CharField(
-        "user id",
+        # The name people type: createsuperuser's prompt and the admin say what the API's field says.
+        "username",
         max_length=64,
         unique=True,
         validators=[handle_validator],

@@ -40,14 +40,14 @@ def user_get_or_create_player(*, user_id: str) -> User:
     user = User.objects.filter(username=user_id).first()
     if user is not None:
         return user
+    user = User(username=user_id)
     try:
-        with transaction.atomic():
-            user = User(username=user_id)
-            user.full_clean(exclude=["password"])
-            user.set_unusable_password()
-            user.save()
-            return user
+        # The unique constraint, not a lookup, settles a race: checked by the insert below.
+        user.full_clean(exclude=["password"], validate_unique=False)
     except DjangoValidationError as exc:
         raise InvalidInput(fields={"user_id": exc.message_dict.get("username", exc.messages)}) from exc
-    except IntegrityError:
-        return User.objects.get(username=user_id)
+    user.set_unusable_password()
+    # INSERT ... ON CONFLICT DO NOTHING: two first submits for one new player do not
+    # fail a statement (an ERROR in PostgreSQL's log); the loser reads the winner's row.
+    User.objects.bulk_create([user], ignore_conflicts=True)
+    return User.objects.get(username=user_id)

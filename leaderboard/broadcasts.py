@@ -147,7 +147,7 @@ def snapshot(*, board: Board, period: str) -> dict[str, Any]:
     return {
         "board": board.slug,
         "period": period,
-        "bucket": page.bucket.key,
+        "bucket": page.bucket.label,
         "total": page.total,
         "entries": [{"user_id": e.user_id, "score": e.score, "rank": e.rank} for e in page.entries],
     }

@@ -199,9 +199,12 @@ class Board(models.Model):
 
     def bucket(self, period: str, instant: datetime) -> Bucket:
         """The bucket of ``period`` containing ``instant``, restarted by a manual reset if any."""
-        raw = (self.period_resets or {}).get(period)
+        resets = self.period_resets or {}
+        raw = resets.get(period)
         reset_at = datetime.fromisoformat(raw) if raw else None
-        return bucket_for(period, instant, self.time_zone, reset_at=reset_at)
+        # Written by rollover.period_reset next to the instant (absent for resets made before it was).
+        sequence = resets.get(f"{period}.sequence")
+        return bucket_for(period, instant, self.time_zone, reset_at=reset_at, reset_sequence=sequence)
 
 
 class ScoreEvent(models.Model):

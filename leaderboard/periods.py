@@ -45,6 +45,8 @@ class Bucket:
 
     A manual reset restarts a period's calendar bucket: the restarted bucket
     starts at the reset instant (``reset_at``) and ends with the calendar one.
+    ``reset_sequence`` numbers the restarts within one calendar bucket (the
+    first restart is 2: the calendar bucket itself is the first), when known.
     """
 
     period: str
@@ -52,17 +54,33 @@ class Bucket:
     end: datetime | None
     local_start: date | None
     reset_at: datetime | None = None
+    reset_sequence: int | None = None
 
     @property
     def key(self) -> str:
-        """Compact, readable id used in Redis key names."""
+        """The id used in Redis key names: unique per bucket, derived from its instants alone."""
         base = "all" if self.local_start is None else self.local_start.isoformat()
         if self.reset_at is not None:
             return f"{base}r{int(self.reset_at.timestamp() * 1000)}"
         return base
 
-    def restarted(self, at: datetime) -> Bucket:
-        return replace(self, start=at, reset_at=at)
+    @property
+    def label(self) -> str:
+        """The id people read (API, admin, commands): the date, plus ``.N`` for the N-th run of a restarted one.
+
+        ``2026-11-30`` is the calendar bucket, ``2026-11-30.2`` the bucket after its
+        first manual reset; the reset instant is ``reset_at``. Equal to ``key`` for
+        calendar buckets; a restarted bucket of unknown sequence shows its restart time.
+        """
+        base = "all" if self.local_start is None else self.local_start.isoformat()
+        if self.reset_at is None:
+            return base
+        if self.reset_sequence is not None:
+            return f"{base}.{self.reset_sequence}"
+        return f"{base} reset {self.reset_at.astimezone(UTC):%H:%M:%S}Z"
+
+    def restarted(self, at: datetime, sequence: int | None = None) -> Bucket:
+        return replace(self, start=at, reset_at=at, reset_sequence=sequence)
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -94,16 +112,23 @@ def _next_start_date(period: str, start: date) -> date:
     raise ValueError(f"unknown period {period!r}")
 
 
-def bucket_for(period: str, instant: datetime, time_zone: str, reset_at: datetime | None = None) -> Bucket:
+def bucket_for(
+    period: str,
+    instant: datetime,
+    time_zone: str,
+    reset_at: datetime | None = None,
+    reset_sequence: int | None = None,
+) -> Bucket:
     """The bucket of ``period`` that contains ``instant`` in ``time_zone``.
 
-    ``reset_at`` is the period's latest manual reset; it restarts the calendar
-    bucket when it falls inside it, at or before ``instant``.
+    ``reset_at`` is the period's latest manual reset (``reset_sequence`` its
+    number within its calendar bucket); it restarts the calendar bucket when it
+    falls inside it, at or before ``instant``.
     """
     calendar = _calendar_bucket(period, instant, time_zone)
     inside = reset_at is not None and calendar.start <= reset_at <= instant
     if inside and (calendar.end is None or reset_at < calendar.end):
-        return calendar.restarted(reset_at)
+        return calendar.restarted(reset_at, reset_sequence)
     return calendar
 
 

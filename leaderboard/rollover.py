@@ -162,7 +162,14 @@ def period_reset(*, board: Board, period: str, triggered_by: str = "") -> Period
         archive, _ = bucket_finalise(
             board=locked, bucket=bucket, end=now, reason=PeriodArchive.Reason.RESET, triggered_by=triggered_by
         )
-        locked.period_resets = {**(locked.period_resets or {}), period: now.isoformat()}
+        # The new bucket's number within its calendar bucket (its label, ``2026-11-30.2``): the
+        # calendar bucket is the first; a restart of unknown number (older data) counts as the second.
+        sequence = (bucket.reset_sequence or 2) + 1 if bucket.reset_at is not None else 2
+        locked.period_resets = {
+            **(locked.period_resets or {}),
+            period: now.isoformat(),
+            f"{period}.sequence": sequence,
+        }
         locked.save(update_fields=["period_resets", "updated_at"])
         new_bucket = locked.bucket(period, now)
         transaction.on_commit(lambda: _after_reset(locked, new_bucket))

@@ -369,7 +369,8 @@ def board_current_periods(*, board: Board, at: datetime | None = None) -> list[d
     return [
         {
             "period": bucket.period,
-            "bucket": bucket.key,
+            "bucket": bucket.label,
+            "bucket_reset_at": bucket.reset_at,
             "bucket_start": bucket.start,
             "bucket_start_local": bucket.start.astimezone(zone).isoformat(),
             "next_reset": bucket.end,
@@ -399,7 +400,8 @@ def board_drift(*, board: Board, at: datetime | None = None) -> list[dict[str, o
         rows.append(
             {
                 "period": bucket.period,
-                "bucket": bucket.key,
+                "bucket": bucket.label,
+                "reset_at": bucket.reset_at,
                 "postgres": postgres,
                 "redis": cached,
                 "state": state,

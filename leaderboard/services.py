@@ -327,6 +327,13 @@ def score_submit(
     it returns: the Redis write is registered with ``on_commit``.
     """
     _validate_submission(board, value, idempotency_key, metadata)
+    if create_user:
+        # Only a trusted caller's submit for someone else pays this lookup (a player's own
+        # submit never does): creating the player first keeps the submit statement from
+        # failing on its foreign key, an ERROR in PostgreSQL's log that operators alert on.
+        from accounts.services import user_get_or_create_player
+
+        user_get_or_create_player(user_id=user_id)
     for _attempt in range(5):
         try:
             outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
@@ -338,13 +345,14 @@ def score_submit(
             connection.close()
             continue
         except _InDoubt as doubt:
-            resolved = _in_doubt_resolve(board, user_id, value, idempotency_key, doubt.at)
+            resolved = _in_doubt_resolve(board, user_id, value, idempotency_key, doubt)
             if resolved is None:
                 continue  # it never committed
             return resolved
         except UnknownUser:
             if not create_user:
                 raise NotFound(f"No user with user id {user_id!r}.") from None
+            # The player was deleted between its creation above and the submit: once more.
             from accounts.services import user_get_or_create_player
 
             user_get_or_create_player(user_id=user_id)
@@ -384,11 +392,11 @@ def _submit_once(
     # Without an idempotency key the whole write is one statement, which
     # PostgreSQL runs as one transaction: no BEGIN and COMMIT round trips.
     block = transaction.atomic() if idempotency_key is not None else nullcontext()
-    sent = False
+    sent, backend = False, 0
     try:
         with block:
             with _prepared_cursor() as cursor:
-                sent = True  # connected: from here on the server may run and commit it
+                sent, backend = True, cursor.connection.info.backend_pid  # from here on it may commit
                 cursor.execute(_submit_sql(board), params, prepare=True)
                 rows = cursor.fetchall()
                 event_id, fresh, accepts, allowed = rows[0][:4]
@@ -424,18 +432,39 @@ def _submit_once(
         raise
     except DatabaseError as exc:
         if sent and _connection_lost(exc):
-            raise _InDoubt(now) from exc
+            raise _InDoubt(now, backend) from exc
         raise
     metrics.SUBMITS.labels(board.slug, "accepted").inc()
     return result
 
 
+def _backend_gone(pid: int, *, wait: float = 5.0) -> bool:
+    """Make sure the server process that ran a lost submit can no longer commit it.
+
+    A server notices a vanished client only when it next talks to it: a submit
+    waiting on a lock could still commit after we looked for its event. So
+    the old backend is asked to stop (same role: no privilege needed) and we
+    wait until it is gone. False if it outlives ``wait``. Behind a pooler the
+    pid is the pooler's, not found here, which counts as gone (see README).
+    """
+    deadline = time.monotonic() + wait
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s", [pid])
+        while cursor.fetchone() is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+            cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+    return True
+
+
 class _InDoubt(Exception):
     """The connection died after the submit was sent: whether it committed is unknown (internal)."""
 
-    def __init__(self, at: datetime) -> None:
-        super().__init__(at)
+    def __init__(self, at: datetime, backend: int) -> None:
+        super().__init__(at, backend)
         self.at = at
+        self.backend = backend  # the server process that ran it, which may still be running it
 
 
 def _connection_lost(exc: DatabaseError) -> bool:
@@ -453,7 +482,7 @@ def _connection_lost(exc: DatabaseError) -> bool:
 
 
 def _in_doubt_resolve(
-    board: Board, user_id: str, value: int, idempotency_key: str | None, at: datetime
+    board: Board, user_id: str, value: int, idempotency_key: str | None, doubt: _InDoubt
 ) -> SubmitResult | None:
     """Find out on a new connection whether a submit whose answer was lost committed.
 
@@ -465,9 +494,12 @@ def _in_doubt_resolve(
     "nothing written"), with the buckets marked for repair in Redis, since the
     submit may yet prove committed when PostgreSQL returns.
     """
+    at = doubt.at
     buckets = board.live_buckets(at)
     connection.close()
     try:
+        if not _backend_gone(doubt.backend):
+            raise OutcomeUnknown()
         event_id = (
             ScoreEvent.objects.filter(
                 board=board, user_id=user_id, value=value, idempotency_key=idempotency_key, created_at=at
@@ -484,9 +516,9 @@ def _in_doubt_resolve(
         for bucket in buckets:
             q |= Q(period=bucket.period, bucket_start=bucket.start)
         scores = dict(Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score"))
-    except DatabaseError as exc:
+    except (DatabaseError, OutcomeUnknown) as exc:
         connection.close()
-        logger.error("submit for %s on %s: outcome unknown, PostgreSQL unreachable: %s", user_id, board.slug, exc)
+        logger.error("submit for %s on %s: outcome unknown (%s)", user_id, board.slug, exc)
         buckets_mark_for_repair(board=board, buckets=buckets, reason=f"submit outcome unknown: {exc}")
         metrics.SUBMITS.labels(board.slug, "outcome_unknown").inc()
         raise OutcomeUnknown() from exc

@@ -17,6 +17,8 @@ This module must not import Django: it decides the URLs that settings read.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -27,8 +29,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,11 @@ STOP_GRACE_SECONDS = 15.0
 
 def log(message: str) -> None:
     print(f"[stack] {message}", flush=True)
+
+
+def data_root() -> Path:
+    """Where `make run` keeps its servers' data, secret and run file (``STACK_DATA_DIR``)."""
+    return Path(os.environ.get("STACK_DATA_DIR", ROOT / ".data"))
 
 
 def free_port() -> int:
@@ -130,10 +137,83 @@ class Servers:
     database_url: str
     redis_url: str
     children: list[Child] = field(default_factory=list)
+    # The persistent servers' run file, when this process uses the ./.data servers.
+    run_file: RunFile | None = None
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
+        if self.run_file is None:
+            for child in reversed(self.children):
+                child.stop()
+            return
+        with self.run_file.locked() as state:
+            state["users"] = [pid for pid in state["users"] if pid != os.getpid()]
+            if state["users"]:
+                # Another live command (`make run`, a helper) uses these servers: the last one stops them.
+                if self.children:
+                    log(f"leaving PostgreSQL and Valkey running for pid(s) {', '.join(map(str, state['users']))}")
+                return
+            for child in reversed(self.children):
+                child.stop()
+            for name, stop_signal in (("valkey", signal.SIGTERM), ("postgres", signal.SIGINT)):
+                recorded = state.pop(name, None)
+                if recorded and recorded["pid"] not in {c.popen.pid for c in self.children}:
+                    # Started by a command that has exited since, leaving them to us.
+                    _stop_pid(name, recorded["pid"], stop_signal)
+
+
+class RunFile:
+    """``stack.json`` in the data directory: which servers run there, on which ports, for whom.
+
+    It records the pid and port of the PostgreSQL and Valkey a stack command
+    started on the persistent data, and the pids of every stack command using
+    them (``users``). Read and written under an exclusive lock (``stack.lock``),
+    so a command started later, with or without the port variables, finds the
+    running servers instead of starting or stopping its own, and the last user
+    to leave stops them: no command stops a server another live command uses.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "stack.json"
+        self.lock_path = root / "stack.lock"
+
+    @contextmanager
+    def locked(self) -> Iterator[dict]:
+        """The state, with ``users`` pruned to live processes; saved when the block ends."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                state = {}
+            state["users"] = [pid for pid in state.get("users", []) if _pid_alive(pid)]
+            yield state
+            if state["users"] or state.get("postgres") or state.get("valkey"):
+                scratch = self.path.with_suffix(".tmp")
+                scratch.write_text(json.dumps(state, indent=1) + "\n")
+                scratch.replace(self.path)
+            else:
+                self.path.unlink(missing_ok=True)
+
+    def read(self) -> dict:
+        """The recorded state without locking (for tests and diagnostics)."""
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+def _stop_pid(name: str, pid: int, stop_signal: int) -> None:
+    """Stop a server this process did not start (it is no child: poll instead of wait)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, stop_signal)
+        log(f"stopping {name} (pid {pid})")
+    try:
+        wait_until(lambda: not _pid_alive(pid), timeout=STOP_GRACE_SECONDS, what=f"{name} stop")
+    except RuntimeError:
+        log(f"{name} did not stop in {STOP_GRACE_SECONDS:.0f}s; killing it")
+        with suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _postgres_bin(name: str) -> str:
@@ -173,13 +253,16 @@ def _chown_tree(path: Path, user: str | None) -> None:
 
 def start_postgres(data_dir: Path, port: int, *, durable: bool) -> tuple[Child | None, str]:
     """Start PostgreSQL on ``data_dir``, or reuse the one already serving it (no child then)."""
+    running = _postmaster_pid(data_dir / "postmaster.pid")
+    if running is not None:
+        # The server on this data directory listens where postmaster.pid says, whatever
+        # port this command was given: a helper run without `make run`'s variables.
+        running_port = _postmaster_port(data_dir / "postmaster.pid") or port
+        if _pg_ready(f"postgresql://postgres@127.0.0.1:{running_port}/postgres"):
+            log(f"using the PostgreSQL already running on port {running_port} (pid {running})")
+            return None, f"postgres://postgres@127.0.0.1:{running_port}/{PG_DATABASE}"
     url = f"postgres://postgres@127.0.0.1:{port}/{PG_DATABASE}"
     admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    running = _postmaster_pid(data_dir / "postmaster.pid")
-    if running is not None and _pg_ready(admin_url):
-        # `make superuser` or `stack exec --persistent` next to a running `make run`.
-        log(f"using the PostgreSQL already running on port {port} (pid {running})")
-        return None, url
     user = _postgres_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     _chown_tree(data_dir, user)
@@ -248,8 +331,16 @@ def _postmaster_pid(pid_file: Path) -> int | None:
     return pid if _pid_alive(pid) else None
 
 
+def _postmaster_port(pid_file: Path) -> int | None:
+    """The port recorded in ``postmaster.pid`` (its fourth line), if readable."""
+    try:
+        return int(pid_file.read_text().splitlines()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _stop_stale_postgres(pid: int) -> None:
-    """A postmaster of an earlier, crashed run that no longer serves our port."""
+    """A postmaster of an earlier, crashed run that answers on no port (callers hold the run file's lock)."""
     try:
         os.kill(pid, signal.SIGINT)
     except (ProcessLookupError, PermissionError):
@@ -259,13 +350,18 @@ def _stop_stale_postgres(pid: int) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        # Field 3 of /proc/PID/stat, after the parenthesised command name, is the state.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _pg_ready(url: str) -> bool:
@@ -317,10 +413,18 @@ def start_valkey(data_dir: Path | None, port: int, *, quiet: bool = False) -> tu
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
         argv += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec"]
+        # Valkey's log goes to a file: on every start it warns that vm.overcommit_memory is
+        # off, which a development machine can ignore (the AOF rewrite's fork could fail
+        # only under memory pressure) and a container cannot change. Errors are shown from
+        # the file when Valkey fails (below).
+        argv += ["--logfile", str(data_dir / "valkey.log")]
     child = spawn("valkey", argv, quiet=quiet)
     wait_until(lambda: port_open(port) or not child.alive(), timeout=30, what="Valkey")
     if not child.alive():
-        raise RuntimeError("Valkey exited during start-up; see the log above")
+        if data_dir is not None:
+            with suppress(OSError):
+                print((data_dir / "valkey.log").read_text()[-2000:], flush=True)
+        raise RuntimeError("Valkey exited during start-up; see its log above")
     return child, url
 
 
@@ -334,57 +438,106 @@ def _valkey_answers(url: str) -> bool:
 
 
 def ensure_servers(*, persistent: bool, stack: ExitStack) -> Servers:
-    """Use the configured servers, or start embedded ones for missing URLs."""
+    """Use the configured servers, or start embedded ones for missing URLs.
+
+    Persistent (``./.data``) servers are shared: a command finds the ones a live
+    command started from the run file (``stack.json``), whatever ports it was given,
+    and they stop when the last command using them ends (``Servers.stop``).
+    """
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     servers = Servers(database_url, redis_url)
-    data_root = Path(os.environ.get("STACK_DATA_DIR", ROOT / ".data"))
+    root = data_root()
     scratch = None
     if not database_url and not persistent:
         # Entered before the servers' stop is registered, so it is removed after they stop.
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lb-test-pg-")))
     stack.callback(servers.stop)
-    if not database_url:
-        if scratch is None:
-            pg_dir, pg_port = data_root / "postgres", int(os.environ.get("EMBEDDED_POSTGRES_PORT", 55432))
-        else:
-            pg_dir, pg_port = scratch, free_port()
-        # STACK_DURABLE=1 keeps fsync on for throw-away servers too (benchmarks).
-        durable = persistent or os.environ.get("STACK_DURABLE") == "1"
-        child, servers.database_url = start_postgres(pg_dir, pg_port, durable=durable)
-        if child is not None:
-            servers.children.append(child)
-            log(f"PostgreSQL on 127.0.0.1:{pg_port} ({pg_dir})")
-    else:
-        log("PostgreSQL from DATABASE_URL")
-    if not redis_url:
-        if persistent:
-            rd_dir, rd_port = data_root / "valkey", int(os.environ.get("EMBEDDED_REDIS_PORT", 56379))
-        else:
-            rd_dir, rd_port = None, free_port()
-        child, servers.redis_url = start_valkey(rd_dir, rd_port, quiet=not persistent)
-        if child is not None:
-            servers.children.append(child)
-            log(f"Valkey on 127.0.0.1:{rd_port} ({rd_dir or 'in memory'})")
-    else:
-        log("Redis from REDIS_URL")
+    if persistent and not (database_url and redis_url):
+        servers.run_file = RunFile(root)
+        with servers.run_file.locked() as state:
+            _ensure_embedded(servers, state, root=root, scratch=None)
+            state["users"].append(os.getpid())
+        return servers
+    _ensure_embedded(servers, None, root=root, scratch=scratch)
     return servers
 
 
-def local_secret_key(data_root: Path) -> str:
+def _ensure_embedded(servers: Servers, state: dict | None, *, root: Path, scratch: Path | None) -> None:
+    """Fill the missing URLs of ``servers``; ``state`` is the locked run file of persistent servers."""
+    if not servers.database_url:
+        recorded = _recorded_server(state, "postgres")
+        if recorded is not None and _pg_ready(f"postgresql://postgres@127.0.0.1:{recorded['port']}/postgres"):
+            servers.database_url = f"postgres://postgres@127.0.0.1:{recorded['port']}/{PG_DATABASE}"
+            log(f"using the PostgreSQL of the running system on port {recorded['port']} (pid {recorded['pid']})")
+        else:
+            if scratch is None:
+                pg_dir, pg_port = root / "postgres", int(os.environ.get("EMBEDDED_POSTGRES_PORT", 55432))
+            else:
+                pg_dir, pg_port = scratch, free_port()
+            # STACK_DURABLE=1 keeps fsync on for throw-away servers too (benchmarks).
+            durable = state is not None or os.environ.get("STACK_DURABLE") == "1"
+            child, servers.database_url = start_postgres(pg_dir, pg_port, durable=durable)
+            if child is not None:
+                servers.children.append(child)
+                log(f"PostgreSQL on 127.0.0.1:{pg_port} ({pg_dir})")
+                if state is not None:
+                    state["postgres"] = {"pid": child.popen.pid, "port": pg_port}
+    else:
+        log("PostgreSQL from DATABASE_URL")
+    if not servers.redis_url:
+        recorded = _recorded_server(state, "valkey")
+        if recorded is not None and _valkey_answers(f"redis://127.0.0.1:{recorded['port']}/0"):
+            servers.redis_url = f"redis://127.0.0.1:{recorded['port']}/0"
+            log(f"using the Valkey of the running system on port {recorded['port']} (pid {recorded['pid']})")
+        else:
+            if state is not None:
+                rd_dir, rd_port = root / "valkey", int(os.environ.get("EMBEDDED_REDIS_PORT", 56379))
+                stale = state.pop("valkey", None)
+                if stale and _pid_alive(stale["pid"]):
+                    # Left by a command that crashed: it holds the append-only file of rd_dir.
+                    _stop_pid("a Valkey left running from an earlier run", stale["pid"], signal.SIGTERM)
+            else:
+                rd_dir, rd_port = None, free_port()
+            child, servers.redis_url = start_valkey(rd_dir, rd_port, quiet=state is None)
+            if child is not None:
+                servers.children.append(child)
+                log(f"Valkey on 127.0.0.1:{rd_port} ({rd_dir or 'in memory'})")
+                if state is not None:
+                    state["valkey"] = {"pid": child.popen.pid, "port": rd_port}
+    else:
+        log("Redis from REDIS_URL")
+
+
+def _recorded_server(state: dict | None, name: str) -> dict | None:
+    """The server ``name`` of the run file, if a live command still uses it and it runs."""
+    recorded = (state or {}).get(name)
+    if not recorded or not state or not state["users"] or not _pid_alive(recorded["pid"]):
+        return None
+    return recorded
+
+
+def local_secret_key(root: Path) -> str:
     """A per-checkout secret kept in .data/, so sessions survive restarts."""
-    path = data_root / "secret_key"
+    path = root / "secret_key"
     if not path.exists():
-        data_root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
 def child_env(servers: Servers, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a command the stack runs: its servers' URLs, and the venv first on PATH.
+
+    The venv's ``bin`` comes first so that ``stack exec -- python manage.py ...`` runs
+    the project's interpreter (with Django), not the system's.
+    """
     env = dict(os.environ)
     env["DATABASE_URL"] = servers.database_url
     env["REDIS_URL"] = servers.redis_url
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([venv_bin, *(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)])
     env.update(extra or {})
     return env
 
@@ -393,9 +546,8 @@ def local_defaults(*, persistent: bool) -> dict[str, str]:
     """What a local machine needs that production sets itself: a secret, plain HTTP."""
     extra = {"SECURE_HTTPS": os.environ.get("SECURE_HTTPS", "false")}
     if not os.environ.get("SECRET_KEY") and not os.environ.get("SECRET_KEY_FILE"):
-        data_root = Path(os.environ.get("STACK_DATA_DIR", ROOT / ".data"))
         # The same key as `make run` for its data, so sessions and tokens agree.
-        extra["SECRET_KEY"] = local_secret_key(data_root) if persistent else secrets.token_urlsafe(50)
+        extra["SECRET_KEY"] = local_secret_key(data_root()) if persistent else secrets.token_urlsafe(50)
     return extra
 
 
@@ -406,9 +558,22 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def supervise(children: list[Child]) -> int:
-    """Wait until a signal arrives or a child dies, then stop every child."""
+def supervise(
+    children: list[Child],
+    *,
+    ready: Callable[[], bool] | None = None,
+    on_ready: Callable[[], None] | None = None,
+    ready_timeout: float = 180.0,
+    stop: bool = True,
+) -> int:
+    """Wait until a signal arrives or a child dies, then stop every child (unless not ``stop``).
+
+    With ``ready``, it is polled until it holds, then ``on_ready`` runs once; a
+    child dying or Ctrl-C before that stops everything the same way, and so does
+    ``ready`` not holding within ``ready_timeout`` seconds (exit code 1).
+    """
     stopping: list[int] = []
+    deadline = time.monotonic() + ready_timeout
 
     def on_signal(signum: int, _frame: object) -> None:
         stopping.append(signum)
@@ -423,11 +588,21 @@ def supervise(children: list[Child]) -> int:
                     log(f"{child.name} exited with code {child.popen.returncode}; stopping the rest")
                 exit_code = 1
                 break
+            if ready is not None:
+                if ready():
+                    ready = None
+                    if on_ready is not None:
+                        on_ready()
+                elif time.monotonic() > deadline:
+                    log(f"the system was not ready within {ready_timeout:.0f}s; stopping it")
+                    exit_code = 1
+                    break
             time.sleep(0.2)
     finally:
-        log("stopping: " + ", ".join(c.name for c in reversed(children)))
-        for child in reversed(children):
-            child.stop()
+        if stop:
+            log("stopping: " + ", ".join(c.name for c in reversed(children)))
+            for child in reversed(children):
+                child.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return exit_code
@@ -476,7 +651,6 @@ def command_run(_args: argparse.Namespace) -> int:
     http_port = int(os.environ.get("PORT", 8000))
     ws_port = int(os.environ.get("WS_PORT", 8001))
     workers = os.environ.get("WEB_WORKERS", "2")
-    data_root = Path(os.environ.get("STACK_DATA_DIR", ROOT / ".data"))
     for port in (http_port, ws_port):
         if port_open(port):
             log(f"port {port} is already in use (is another copy running?)")
@@ -489,10 +663,15 @@ def command_run(_args: argparse.Namespace) -> int:
         }
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             # Web workers, ASGI server and Celery processes share one metrics view.
-            metrics_dir = data_root / "prometheus"
+            metrics_dir = data_root() / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             extra["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        if os.geteuid() == 0:
+            # A development container runs everything as root; Celery's warning about it says
+            # nothing the operator can act on here (production images run as a user; see the Dockerfile).
+            warning = "ignore:You're running the worker with superuser privileges"
+            extra["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS", ""), warning]))
         env = child_env(servers, extra)
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput", "--verbosity", "0")
@@ -542,14 +721,68 @@ def command_run(_args: argparse.Namespace) -> int:
         ]
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         base = f"http://{shown_host}:{http_port}"
-        log("the system is up:")
-        log(f"  live page     {base}/")
-        log(f"  API docs      {base}/api/docs/")
-        log(f"  admin         {base}/admin/  (create an operator: make superuser)")
-        log(f"  readiness     {base}/readyz")
-        log(f"  WebSockets    ws://{shown_host}:{ws_port}/ws/")
-        log("press Ctrl-C to stop everything")
-        return supervise(children)
+
+        def announce() -> None:
+            log("the system is up:")
+            log(f"  live page     {base}/")
+            log(f"  API docs      {base}/api/docs/")
+            log(f"  admin         {base}/admin/  (create an operator: make superuser)")
+            log(f"  readiness     {base}/readyz")
+            log(f"  WebSockets    ws://{shown_host}:{ws_port}/ws/")
+            log("press Ctrl-C to stop everything")
+
+        probe_host = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+        check = SystemReady(probe_host, http_port, ws_port, servers.redis_url, since=time.time())
+        return supervise(children, ready=check, on_ready=announce)
+
+
+class SystemReady:
+    """Whether every part of `make run` answers: polled until "the system is up" may be said.
+
+    Holds when the HTTP and WebSocket ports accept connections, ``/readyz`` answers
+    200 with status ``ok`` (PostgreSQL, Redis and the Celery heartbeat), and that
+    heartbeat was written after ``since``: by a worker running a task that this
+    run's beat sent (beat sends one as it starts, ``leaderboard_project.celery``),
+    not one left in Redis by an earlier run.
+    """
+
+    def __init__(self, host: str, http_port: int, ws_port: int, redis_url: str, *, since: float) -> None:
+        self.host, self.http_port, self.ws_port = host, http_port, ws_port
+        self.redis_url = redis_url
+        self.since = since
+        # The settings' default prefix; this module must not import Django to read it.
+        self.heartbeat_key = f"{os.environ.get('LEADERBOARD_REDIS_PREFIX', 'lb')}:heartbeat:celery"
+
+    def __call__(self) -> bool:
+        return (
+            port_open(self.ws_port, self.host)
+            and port_open(self.http_port, self.host)
+            and self._heartbeat_fresh()
+            and self._readyz_ok()
+        )
+
+    def _heartbeat_fresh(self) -> bool:
+        import redis
+
+        try:
+            raw = redis.Redis.from_url(self.redis_url, socket_timeout=1).get(self.heartbeat_key)
+        except redis.RedisError:
+            return False
+        return raw is not None and float(raw) >= self.since
+
+    def _readyz_ok(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(f"http://{self.host}:{self.http_port}/readyz")
+        allowed = [h.strip().lstrip(".") for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
+        if allowed and allowed[0] != "*":
+            request.add_header("Host", allowed[0])  # ALLOWED_HOSTS may not name the address probed
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status == 200 and json.loads(response.read()).get("status") == "ok"
+        except (OSError, ValueError, urllib.error.URLError):
+            return False
 
 
 def command_exec(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -577,7 +810,8 @@ def command_services(_args: argparse.Namespace) -> int:
         servers = ensure_servers(persistent=True, stack=stack)
         print(f"export DATABASE_URL={servers.database_url}")
         print(f"export REDIS_URL={servers.redis_url}", flush=True)
-        return supervise(servers.children) if servers.children else 0
+        # Servers.stop ends them, unless another command still uses them.
+        return supervise(servers.children, stop=False) if servers.children else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,16 +58,22 @@ class MembersQuerySerializer(serializers.Serializer):
 # --------------------------------------------------------------------------- output
 
 
+BUCKET_HELP = "The bucket's date in the board's time zone; after a manual reset `.2`, `.3`, ... (e.g. `2026-11-30.2`)."
+RESET_AT_HELP = "When a manual reset restarted this bucket (null for a calendar bucket)."
+
+
 class BucketSerializer(serializers.Serializer):
     period = serializers.CharField()
-    bucket = serializers.CharField(source="key")
+    bucket = serializers.CharField(source="label", help_text=BUCKET_HELP)
     start = serializers.DateTimeField()
     end = serializers.DateTimeField(allow_null=True)
+    reset_at = serializers.DateTimeField(allow_null=True, help_text=RESET_AT_HELP)
 
 
 class PeriodInfoSerializer(serializers.Serializer):
     period = serializers.CharField()
-    bucket = serializers.CharField()
+    bucket = serializers.CharField(help_text=BUCKET_HELP)
+    bucket_reset_at = serializers.DateTimeField(allow_null=True, help_text=RESET_AT_HELP)
     bucket_start = serializers.DateTimeField()
     bucket_start_local = serializers.CharField()
     next_reset = serializers.DateTimeField(allow_null=True, help_text="UTC instant the period rolls over.")
@@ -159,7 +165,11 @@ class SubmitResultSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     scores = serializers.DictField(child=serializers.IntegerField(), help_text="New score in each live bucket.")
     ranks = serializers.DictField(
-        child=serializers.IntegerField(allow_null=True), help_text="New rank per period (absent when not cached)."
+        child=serializers.IntegerField(),
+        help_text=(
+            "New rank per period whose bucket Redis holds; a period is absent when its bucket is not cached "
+            "(cold, Redis unavailable) and on a replay (empty), never null."
+        ),
     )
     replayed = serializers.BooleanField(help_text="True when this repeats an earlier submission's idempotency key.")
     cache_updated = serializers.BooleanField()
@@ -174,9 +184,10 @@ class SubmitResultSerializer(serializers.Serializer):
 def _bucket_payload(bucket) -> dict:
     return {
         "period": bucket.period,
-        "bucket": bucket.key,
+        "bucket": bucket.label,
         "start": _iso(bucket.start),
         "end": _iso(bucket.end) if bucket.end else None,
+        "reset_at": _iso(bucket.reset_at) if bucket.reset_at else None,
     }
 
 
@@ -222,7 +233,8 @@ def submit_payload(result) -> dict:
         "value": result.value,
         "created_at": _instant(result.created_at),
         "scores": result.scores,
-        "ranks": result.ranks,
+        # A rank the mirror could not read (a cold bucket) is left out: one rule, "absent when not cached".
+        "ranks": {period: rank for period, rank in result.ranks.items() if rank is not None},
         "replayed": result.replayed,
         "cache_updated": result.cache_updated,
     }

@@ -67,7 +67,10 @@ class SyncHealthSerializer(serializers.Serializer):
 class BucketCountSerializer(serializers.Serializer):
     board = serializers.CharField()
     period = serializers.CharField()
-    bucket = serializers.CharField()
+    bucket = serializers.CharField(
+        help_text="The bucket's date; after a manual reset `.2`, `.3`, ... (`2026-11-30.2`)."
+    )
+    reset_at = serializers.DateTimeField(allow_null=True, help_text="When a manual reset restarted this bucket.")
     postgres = serializers.IntegerField()
     redis = serializers.IntegerField(allow_null=True)
     state = serializers.CharField()

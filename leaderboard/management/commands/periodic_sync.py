@@ -50,7 +50,8 @@ class Command(BaseCommand):
     def step(self, text: str) -> None:
         self.stdout.write(text)
 
-    def check(self, ok: bool, text: str) -> None:
+    def expect(self, ok: bool, text: str) -> None:
+        """Print a step's verdict; a failed one ends the scenario (named apart from Django's ``check``)."""
         self.stdout.write((self.style.SUCCESS("ok   ") if ok else self.style.ERROR("FAIL ")) + text)
         if not ok:
             raise CommandError(text)
@@ -72,27 +73,27 @@ class Command(BaseCommand):
             bucket = board.bucket("daily", timezone.now())
             key = redis_store.bucket_key(board.slug, "daily", bucket.key)
             conn = redis_store.client()
-            self.check(conn.zcard(key) == 3, "3 members in Redis")
+            self.expect(conn.zcard(key) == 3, "3 members in Redis")
 
             self.step("2. removing test user 1 from Redis, then reconciling")
             conn.zrem(key, users[0].username)
             run = sync.reconciliation_run(trigger="command-test", boards=[board])
             self.step("   " + self.describe(run))
-            self.check(run.created == 1 and conn.zscore(key, users[0].username) == 5, "user 1 recreated with 5")
+            self.expect(run.created == 1 and conn.zscore(key, users[0].username) == 5, "user 1 recreated with 5")
 
             self.step("3. corrupting test user 2's score in Redis, then reconciling")
             conn.zadd(key, {users[1].username: 42})
             run = sync.reconciliation_run(trigger="command-test", boards=[board])
             self.step("   " + self.describe(run))
-            self.check(run.updated == 1 and conn.zscore(key, users[1].username) == 3, "user 2 back to 3")
+            self.expect(run.updated == 1 and conn.zscore(key, users[1].username) == 3, "user 2 back to 3")
 
             self.step("4. adding a member PostgreSQL does not know, then reconciling")
             conn.zadd(key, {f"sync_test_{tag}_ghost": 7})
             dry = sync.reconciliation_run(dry_run=True, trigger="command-test", boards=[board])
-            self.check(dry.deleted == 1 and conn.zcard(key) == 4, "a dry run reports it and changes nothing")
+            self.expect(dry.deleted == 1 and conn.zcard(key) == 4, "a dry run reports it and changes nothing")
             run = sync.reconciliation_run(trigger="command-test", boards=[board])
             self.step("   " + self.describe(run))
-            self.check(run.deleted == 1 and conn.zcard(key) == 3, "the stray member is removed")
+            self.expect(run.deleted == 1 and conn.zcard(key) == 3, "the stray member is removed")
             scores = dict(conn.zrange(key, 0, -1, withscores=True))
             self.step("   Redis now: " + json.dumps({k: int(v) for k, v in scores.items()}))
         finally:

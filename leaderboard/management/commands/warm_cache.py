@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
 import statistics
 import time
 import uuid
+from collections.abc import Iterator
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from leaderboard import redis_store, selectors, services
 from leaderboard.models import Board, ScoreEvent, Standing
@@ -18,6 +22,24 @@ def percentiles(samples_ms: list[float]) -> str:
     ordered = sorted(samples_ms)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return f"p50 {statistics.median(ordered):.2f} ms  p99 {p99:.2f} ms  ({len(ordered)} calls)"
+
+
+@contextlib.contextmanager
+def table_instead_of_log() -> Iterator[None]:
+    """The service's "warmed ..." log line says what this command's table row says: keep only the row.
+
+    Other records of the service (warnings, errors) still reach the log.
+    """
+
+    def not_a_warm_line(record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and str(record.msg).startswith("warmed "))
+
+    service_log = logging.getLogger(services.__name__)
+    service_log.addFilter(not_a_warm_line)
+    try:
+        yield
+    finally:
+        service_log.removeFilter(not_a_warm_line)
 
 
 class Command(BaseCommand):
@@ -44,15 +66,23 @@ class Command(BaseCommand):
             if "" in periods:
                 raise CommandError(f"Unknown period; use {', '.join(PERIOD_ORDER)}")
         total, started = 0, time.perf_counter()
+        # Rows name buckets as the API does (2026-11-30, 2026-11-30.2 after a reset), in columns
+        # as wide as the longest slug and label, so every row lines up.
+        now = timezone.now()
+        labels = {(b.pk, bucket.period): bucket.label for b in boards for bucket in b.live_buckets(now)}
+        slug_width = max([16, *(len(b.slug) for b in boards)])
+        label_width = max([10, *(len(label) for label in labels.values())])
         try:
-            for found in boards:
-                for result in services.board_warm(board=found, periods=periods):
-                    total += result.members
-                    rate = result.members / result.seconds if result.seconds else 0
-                    self.stdout.write(
-                        f"{found.slug:>16} {result.period:<8} {result.bucket:<12} "
-                        f"{result.members:>9} members  {result.seconds:6.2f}s  {rate:>10,.0f}/s"
-                    )
+            with table_instead_of_log():
+                for found in boards:
+                    for result in services.board_warm(board=found, periods=periods):
+                        total += result.members
+                        rate = result.members / result.seconds if result.seconds else 0
+                        label = labels.get((found.pk, result.period), result.bucket)
+                        self.stdout.write(
+                            f"{found.slug:>{slug_width}} {result.period:<8} {label:<{label_width}} "
+                            f"{result.members:>9} members  {result.seconds:6.2f}s  {rate:>10,.0f}/s"
+                        )
         except redis_store.RedisUnavailable as exc:
             raise CommandError(f"Redis is unavailable: {exc}") from exc
         self.stdout.write(self.style.SUCCESS(f"warmed {total} members in {time.perf_counter() - started:.2f}s"))
@@ -61,7 +91,8 @@ class Command(BaseCommand):
                 raise CommandError("No board to measure")
             # The named board, or the one with the most ranked users.
             measured = boards[0] if board else max(boards, key=lambda b: b.standings.count())
-            self.performance(measured, samples)
+            with table_instead_of_log():  # the scratch board's warming is no news either
+                self.performance(measured, samples)
 
     def performance(self, board: Board, samples: int) -> None:
         """Latencies through the same selectors and service the API uses."""
