@@ -114,6 +114,7 @@ def _finish(run: ReconciliationRun, status: str, started: float, detail: str = "
     run.detail = detail
     run.save()
     metrics.RECONCILE_SECONDS.observe(run.duration_seconds)
+    metrics.RECONCILE_RUNS.labels(status).inc()
     logger.info(
         "reconciliation %s %s in %.2fs: created %d, updated %d, deleted %d, unchanged %d, errors %d %s",
         run.pk,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 
 from celery import shared_task
@@ -36,7 +37,11 @@ def rollover() -> int:
     """Archive every bucket that has ended (beat runs it every minute)."""
     from .rollover import buckets_finalise_ended
 
-    return len(buckets_finalise_ended().archived)
+    archived = len(buckets_finalise_ended().archived)
+    # /metrics reports the age of this mark: an operator is alerted when rollovers stop.
+    with suppress(services.redis_store.RedisUnavailable):
+        services.redis_store.heartbeat_set(name="rollover")
+    return archived
 
 
 @shared_task

@@ -15,7 +15,9 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import generate_latest
 
+from leaderboard import metrics as leaderboard_metrics
 from leaderboard import redis_store
 
 
@@ -76,11 +78,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics; with METRICS_TOKEN set, only for callers that present it."""
+    """Prometheus metrics; with METRICS_TOKEN set, only for callers that present it.
+
+    The processes' own metrics (merged across processes under PROMETHEUS_MULTIPROC_DIR),
+    then the service's state read from PostgreSQL and Redis at scrape time
+    (``leaderboard.metrics.ServiceStateCollector``).
+    """
     token = settings.METRICS_TOKEN
     if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
         return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
-    return ExportToDjangoView(request)
+    response = ExportToDjangoView(request)
+    response.content = response.content + generate_latest(leaderboard_metrics.STATE_REGISTRY)
+    return response
 
 
 # The API docs pages load nothing from other hosts: their assets are the project's static
