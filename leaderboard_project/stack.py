@@ -44,7 +44,8 @@ STOP_GRACE_SECONDS = 15.0
 
 
 def log(message: str) -> None:
-    print(f"[stack] {message}", flush=True)
+    # On stderr: a command's own output (`./manage dumpdata > file`) stays clean on stdout.
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
 
 
 def data_root() -> Path:

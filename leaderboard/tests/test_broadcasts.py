@@ -181,4 +181,4 @@ def test_a_manual_reset_is_pushed_to_subscribers():
         time.sleep(0.4)
     sent = updates(received)
     assert [top(m) for m in sent] == [[]]
-    assert sent[0]["bucket"] == board.bucket("daily", timezone.now()).key
+    assert sent[0]["bucket"] == board.bucket("daily", timezone.now()).label
