@@ -46,7 +46,9 @@ class BoardAdminForm(forms.ModelForm):
 
     class Meta:
         model = Board
-        fields = ("periods",)  # the admin asks for every editable field (its fieldsets)
+        # Every editable field: a form that names fields is taken at its word by the admin,
+        # which then shows and saves only those (with ("periods",), a new board had no slug).
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets decide which fields show)
 
 
 # Short labels for the board list: the choices' own labels wrap over four lines there.
