@@ -289,9 +289,7 @@ def player_erase(*, user_id: str, actor: str, reason: str = "") -> ModerationRes
     return result
 
 
-def _json_rewrite(
-    table: str, columns: list[str], old: str, new: str, where: tuple[str, str] | None = None
-) -> None:
+def _json_rewrite(table: str, columns: list[str], old: str, new: str, where: tuple[str, str] | None = None) -> None:
     """Replace the JSON string ``old`` (a whole string value or key, never a substring) with ``new``.
 
     ``where`` (column, value) limits the rows (a player's own events, not the whole history).

@@ -51,6 +51,10 @@ class MeView(APIView):
 
     permission_classes = [IsAccountHolder]
 
+    def get_throttles(self):
+        # Deleting needs the password: wrong ones count like failed logins, and lock out alike.
+        return [LoginFailureThrottle()] if self.request.method == "DELETE" else []
+
     @extend_schema(responses=UserOutputSerializer, tags=["auth"])
     def get(self, request: Request) -> Response:
         return Response(UserOutputSerializer(request.user).data)
@@ -67,6 +71,7 @@ class MeView(APIView):
         data = DeleteAccountInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if not request.user.check_password(data.validated_data["password"]):
+            login_failed(request)
             raise Forbidden("The password is wrong; nothing was changed.")
         player_erase(user_id=request.user.get_username(), actor="self", reason="deleted by the player")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='ban_reason',
-            field=models.CharField(blank=True, db_default='', editable=False, max_length=500),
+            model_name="user",
+            name="ban_reason",
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=500),
         ),
         migrations.AddField(
-            model_name='user',
-            name='banned_at',
+            model_name="user",
+            name="banned_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]

@@ -76,3 +76,19 @@ def test_successful_logins_are_not_counted(api_client, settings):
         for _ in range(5)
     ]
     assert codes == [200] * 5
+
+
+def test_wrong_passwords_when_deleting_an_account_lock_out_like_failed_logins(api_client, settings):
+    from leaderboard_project.conftest_helpers import bearer
+
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = "2/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = ""
+    user = UserFactory()
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
+    codes = [api_client.delete("/api/v1/auth/me", {"password": "wrong"}, format="json").status_code for _ in range(3)]
+    assert codes == [403, 403, 429]
+    assert api_client.delete("/api/v1/auth/me", {"password": STRONG}, format="json").status_code == 429
+    assert User.objects.get(pk=user.pk).is_active
+    # Failed deletions lock out logins too: it is one password-guessing budget.
+    login = api_client.post("/api/v1/auth/token", {"username": user.username, "password": STRONG}, format="json")
+    assert login.status_code == 429

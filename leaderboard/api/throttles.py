@@ -114,9 +114,13 @@ def _login_limits(request, username: str) -> list[tuple[str, str, str]]:
 
 
 def _login_username(request) -> str:
+    """The account a password is tried against: the body's username, else the caller's own."""
     data = request.data
     named = data.get("username") if hasattr(data, "get") else None
-    return named if isinstance(named, str) else ""
+    if isinstance(named, str):
+        return named
+    user = getattr(request, "user", None)
+    return user.get_username() if user is not None and user.is_authenticated else ""
 
 
 class LoginFailureThrottle(_RedisThrottle):

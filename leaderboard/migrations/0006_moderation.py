@@ -6,54 +6,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leaderboard', '0005_periodic_schedules'),
+        ("leaderboard", "0005_periodic_schedules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModerationAction',
+            name="ModerationAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('remove', 'Scores removed'), ('ban', 'Banned'), ('unban', 'Unbanned'), ('erase', 'Erased (GDPR)')], max_length=16)),
-                ('target', models.CharField(blank=True, help_text="The player's user id (a tombstone once erased).", max_length=64)),
-                ('board', models.CharField(blank=True, help_text="The board's slug; empty: every board.", max_length=64)),
-                ('actor', models.CharField(blank=True, help_text="Who did it: a staff user id, a key, or 'self'.", max_length=64)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('detail', models.JSONField(blank=True, default=dict, help_text='Counts: events voided, standings removed, ...')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("remove", "Scores removed"),
+                            ("ban", "Banned"),
+                            ("unban", "Unbanned"),
+                            ("erase", "Erased (GDPR)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "target",
+                    models.CharField(
+                        blank=True, help_text="The player's user id (a tombstone once erased).", max_length=64
+                    ),
+                ),
+                (
+                    "board",
+                    models.CharField(blank=True, help_text="The board's slug; empty: every board.", max_length=64),
+                ),
+                (
+                    "actor",
+                    models.CharField(
+                        blank=True, help_text="Who did it: a staff user id, a key, or 'self'.", max_length=64
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "detail",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Counts: events voided, standings removed, ..."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.RemoveIndex(
-            model_name='scoreevent',
-            name='scoreevent_board_time',
+            model_name="scoreevent",
+            name="scoreevent_board_time",
         ),
         migrations.AddField(
-            model_name='scoreevent',
-            name='void_reason',
-            field=models.CharField(blank=True, db_default='', editable=False, max_length=500),
+            model_name="scoreevent",
+            name="void_reason",
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=500),
         ),
         migrations.AddField(
-            model_name='scoreevent',
-            name='voided_at',
+            model_name="scoreevent",
+            name="voided_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='scoreevent',
-            name='voided_by',
-            field=models.CharField(blank=True, db_default='', editable=False, max_length=64),
+            model_name="scoreevent",
+            name="voided_by",
+            field=models.CharField(blank=True, db_default="", editable=False, max_length=64),
         ),
         migrations.AddIndex(
-            model_name='scoreevent',
-            index=models.Index(condition=models.Q(('voided_at__isnull', True)), fields=['board', 'created_at'], include=('user', 'value'), name='scoreevent_board_time'),
+            model_name="scoreevent",
+            index=models.Index(
+                condition=models.Q(("voided_at__isnull", True)),
+                fields=["board", "created_at"],
+                include=("user", "value"),
+                name="scoreevent_board_time",
+            ),
         ),
         migrations.AddIndex(
-            model_name='moderationaction',
-            index=models.Index(fields=['target', '-created_at'], name='moderation_target_recent'),
+            model_name="moderationaction",
+            index=models.Index(fields=["target", "-created_at"], name="moderation_target_recent"),
         ),
     ]
