@@ -348,6 +348,7 @@ LEADERBOARD_SUBMIT_RATE_USER = env.str("LEADERBOARD_SUBMIT_RATE_USER", default="
 # Account endpoints: registrations per client IP, and failed logins per username and per client IP
 # ("N/15min" style windows are allowed); past them 429 with Retry-After. Empty disables one.
 ACCOUNTS_REGISTER_RATE_IP = env.str("ACCOUNTS_REGISTER_RATE_IP", default="30/hour")
-ACCOUNTS_LOGIN_FAILURES_USER = env.str("ACCOUNTS_LOGIN_FAILURES_USER", default="10/15min")
+ACCOUNTS_LOGIN_FAILURES_USER = env.str("ACCOUNTS_LOGIN_FAILURES_USER", default="10/15min")  # per username and IP
 ACCOUNTS_LOGIN_FAILURES_IP = env.str("ACCOUNTS_LOGIN_FAILURES_IP", default="50/15min")
+ACCOUNTS_LOGIN_FAILURES_USER_ANY_IP = env.str("ACCOUNTS_LOGIN_FAILURES_USER_ANY_IP", default="200/hour")
 LEADERBOARD_SUBMIT_RATE_IP = env.str("LEADERBOARD_SUBMIT_RATE_IP", default="600/min")

@@ -73,5 +73,7 @@ class MeView(APIView):
         if not request.user.check_password(data.validated_data["password"]):
             login_failed(request)
             raise Forbidden("The password is wrong; nothing was changed.")
-        player_erase(user_id=request.user.get_username(), actor="self", reason="deleted by the player")
+        player_erase(
+            user_id=request.user.get_username(), actor="self", reason="deleted by the player", may_touch_staff=True
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -33,8 +33,63 @@ def test_seed_004_registration_shares_the_limit(api_client, settings):
     assert [core.status_code, seed.status_code, third.status_code] == [201, 201, 429]
 
 
-def test_failed_logins_for_one_username_are_limited_even_across_addresses(api_client, settings):
+def test_a_guesser_elsewhere_cannot_lock_a_player_out(api_client, settings):
+    """Player ids are public: failures from one address lock that address out of that account only."""
     settings.ACCOUNTS_LOGIN_FAILURES_USER = "3/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = ""
+    user = UserFactory()
+    codes = [
+        api_client.post(
+            "/api/v1/auth/token", {"username": user.username, "password": "x"}, format="json", REMOTE_ADDR="10.9.9.9"
+        ).status_code
+        for _ in range(5)
+    ]
+    assert codes == [401, 401, 401, 429, 429]
+    player = api_client.post(
+        "/api/v1/auth/token", {"username": user.username, "password": STRONG}, format="json", REMOTE_ADDR="10.1.1.1"
+    )
+    assert player.status_code == 200
+
+
+def test_white_space_around_a_username_is_the_same_account_and_the_same_counter(api_client, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = "3/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = ""
+    user = UserFactory()
+    names = [user.username, f" {user.username}", f"{user.username}  ", f"\t{user.username}", user.username]
+    codes = [
+        api_client.post("/api/v1/auth/token", {"username": n, "password": "x"}, format="json").status_code
+        for n in names
+    ]
+    assert codes == [401, 401, 401, 429, 429]
+
+
+def test_deleting_an_account_counts_failures_against_the_caller_not_a_named_user(api_client, settings):
+    from leaderboard_project.conftest_helpers import bearer
+
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = "2/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_IP = ""
+    victim, attacker = UserFactory(), UserFactory()
+    api_client.credentials(HTTP_AUTHORIZATION=bearer(attacker))
+    for _ in range(4):
+        api_client.delete("/api/v1/auth/me", {"password": "wrong", "username": victim.username}, format="json")
+    api_client.credentials()
+    assert (
+        api_client.post(
+            "/api/v1/auth/token", {"username": victim.username, "password": STRONG}, format="json"
+        ).status_code
+        == 200
+    )
+    assert (
+        api_client.post(
+            "/api/v1/auth/token", {"username": attacker.username, "password": STRONG}, format="json"
+        ).status_code
+        == 429
+    )
+
+
+def test_failed_logins_for_one_username_are_limited_even_across_addresses(api_client, settings):
+    settings.ACCOUNTS_LOGIN_FAILURES_USER = ""
+    settings.ACCOUNTS_LOGIN_FAILURES_USER_ANY_IP = "3/15min"
     settings.ACCOUNTS_LOGIN_FAILURES_IP = ""
     user = UserFactory()
     codes = []
@@ -56,6 +111,7 @@ def test_failed_logins_for_one_username_are_limited_even_across_addresses(api_cl
 
 def test_failed_logins_from_one_address_are_limited_across_usernames(api_client, settings):
     settings.ACCOUNTS_LOGIN_FAILURES_USER = ""
+    settings.ACCOUNTS_LOGIN_FAILURES_USER_ANY_IP = ""
     settings.ACCOUNTS_LOGIN_FAILURES_IP = "4/15min"
     codes = [
         api_client.post("/v1/auth/token", {"username": f"nobody{i}", "password": "x"}).status_code for i in range(6)
@@ -67,6 +123,7 @@ def test_failed_logins_from_one_address_are_limited_across_usernames(api_client,
 
 def test_successful_logins_are_not_counted(api_client, settings):
     settings.ACCOUNTS_LOGIN_FAILURES_USER = "2/15min"
+    settings.ACCOUNTS_LOGIN_FAILURES_USER_ANY_IP = "2/15min"
     settings.ACCOUNTS_LOGIN_FAILURES_IP = "2/15min"
     user = UserFactory()
     codes = [

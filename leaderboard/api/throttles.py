@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 _UNITS |= {"d": 86400, "day": 86400}
-_RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,4})?(second|minute|hour|day|sec|min|s|m|h|d)")
+# DRF reads only a period's first letter ("100/hours" is 100 an hour): so do we, and allow a multiple.
+_RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,4})?([smhd])[a-z]*")
 
 
 def parse_rate(rate: str | None) -> tuple[int, int] | None:
@@ -44,7 +45,7 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
     if match is None:
         raise ValueError(f"Rate {rate!r} does not parse; use e.g. '60/min' or '10/15min'.")
     count, multiple, unit = match.groups()
-    return int(count), int(multiple or 1) * _UNITS[unit]
+    return int(count), int(multiple or 1) * _UNITS[unit]  # one letter: s, m, h or d
 
 
 def _hashed(value: str) -> str:
@@ -106,21 +107,33 @@ class RegisterRateThrottle(_RedisThrottle):
 
 
 def _login_limits(request, username: str) -> list[tuple[str, str, str]]:
+    """The failure counters of one attempt; those naming a user are skipped when there is none.
+
+    Per (username, address): the lockout, which a guesser from elsewhere cannot
+    impose on the player (player ids are public). Per address: one client trying
+    many accounts. Per username from any address: a higher backstop against
+    guessing spread over many addresses (a lockout anyone could cause is the
+    price, so it is set well above what one address may try).
+    """
     ident = BaseThrottle().get_ident(request)
+    named = _hashed(username) if username else ""
     return [
-        ("login-user", _hashed(username), settings.ACCOUNTS_LOGIN_FAILURES_USER),
+        ("login-user-ip", f"{named}:{ident}" if named else "", settings.ACCOUNTS_LOGIN_FAILURES_USER),
         ("login-ip", ident, settings.ACCOUNTS_LOGIN_FAILURES_IP),
+        ("login-user", named, settings.ACCOUNTS_LOGIN_FAILURES_USER_ANY_IP),
     ]
 
 
 def _login_username(request) -> str:
-    """The account a password is tried against: the body's username, else the caller's own."""
+    """The account a password is tried against: the caller's own when authenticated (deleting an
+    account), else the body's username as authentication will read it (DRF's CharField trims
+    white space: " alice" is alice, and must be counted as alice)."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user.get_username()
     data = request.data
     named = data.get("username") if hasattr(data, "get") else None
-    if isinstance(named, str):
-        return named
-    user = getattr(request, "user", None)
-    return user.get_username() if user is not None and user.is_authenticated else ""
+    return named.strip() if isinstance(named, str) else ""
 
 
 class LoginFailureThrottle(_RedisThrottle):
@@ -134,7 +147,7 @@ class LoginFailureThrottle(_RedisThrottle):
         username = _login_username(request)
         for scope, ident, rate in _login_limits(request, username):
             parsed = parse_rate(rate)
-            if parsed is None or (scope == "login-user" and not username):
+            if parsed is None or not ident:
                 continue
             limit, window = parsed
             try:
@@ -155,7 +168,7 @@ def login_failed(request) -> None:
     username = _login_username(request)
     for scope, ident, rate in _login_limits(request, username):
         parsed = parse_rate(rate)
-        if parsed is None or (scope == "login-user" and not username):
+        if parsed is None or not ident:
             continue
         try:
             redis_store.rate_hit(scope=scope, ident=ident, window=parsed[1])
