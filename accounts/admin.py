@@ -82,19 +82,24 @@ def _moderate(modeladmin, request: HttpRequest, queryset: QuerySet, action: str)
             form=form,
         )
     actor, reason = request.user.get_username(), form.cleaned_data["reason"]
+    staff_too = request.user.is_superuser  # only a superuser may moderate or erase staff accounts
     for user in list(queryset):
         user_id = user.username
         try:
             if action == "remove_scores":
                 result = moderation.scores_remove(
-                    user_id=user_id, reason=reason, actor=actor, board=form.cleaned_data["board"]
+                    user_id=user_id,
+                    reason=reason,
+                    actor=actor,
+                    board=form.cleaned_data["board"],
+                    may_touch_staff=staff_too,
                 )
             elif action == "ban":
-                result = moderation.player_ban(user_id=user_id, reason=reason, actor=actor)
+                result = moderation.player_ban(user_id=user_id, reason=reason, actor=actor, may_touch_staff=staff_too)
             elif action == "unban":
                 result = moderation.player_unban(user_id=user_id, reason=reason, actor=actor)
             else:
-                result = moderation.player_erase(user_id=user_id, reason=reason, actor=actor)
+                result = moderation.player_erase(user_id=user_id, reason=reason, actor=actor, may_touch_staff=staff_too)
         except ServiceError as exc:
             modeladmin.message_user(request, f"{user_id}: {exc.message}", level=messages.ERROR)
             continue

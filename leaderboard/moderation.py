@@ -39,7 +39,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leaderboard_project.exceptions import Conflict, InvalidInput, NotFound
+from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 
 from . import redis_store, services
 from .models import Board, ModerationAction, PeriodArchive, ReconciliationRun, ScoreEvent, Standing
@@ -65,11 +65,18 @@ class ModerationResult:
     log_id: int | None = None
 
 
-def _locked_player(user_id: str):
-    """The player's row, locked ``FOR UPDATE``: in-flight submits finish first, new ones wait."""
+def _locked_player(user_id: str, *, may_touch_staff: bool):
+    """The player's row, locked ``FOR UPDATE``: in-flight submits finish first, new ones wait.
+
+    Staff accounts (operators, trusted servers) are refused unless ``may_touch_staff``
+    (a superuser acting, or the account itself): a moderator must not be able to
+    ban or erase the people and servers that run the service.
+    """
     user = get_user_model().objects.select_for_update().filter(username=user_id).first()
     if user is None:
         raise NotFound(f"No user with user id {user_id!r}.")
+    if (user.is_staff or user.is_superuser) and not may_touch_staff:
+        raise Forbidden(f"{user_id!r} is a staff account: only a superuser may do this to it.")
     return user
 
 
@@ -114,7 +121,9 @@ def board_by_slug(slug: str) -> Board:
     return board
 
 
-def scores_remove(*, user_id: str, reason: str, actor: str, board: Board | None = None) -> ModerationResult:
+def scores_remove(
+    *, user_id: str, reason: str, actor: str, board: Board | None = None, may_touch_staff: bool = False
+) -> ModerationResult:
     """Remove a player's scores from ``board`` (every bucket, current and ended) or from every board.
 
     Their events stay, voided (``voided_at``/``voided_by``/``void_reason``): reports,
@@ -122,7 +131,7 @@ def scores_remove(*, user_id: str, reason: str, actor: str, board: Board | None 
     """
     reason = _reason(reason)
     with transaction.atomic():
-        _locked_player(user_id)
+        _locked_player(user_id, may_touch_staff=may_touch_staff)
         touched = _standings_delete(user_id, board)
         events = ScoreEvent.objects.filter(user_id=user_id, voided_at__isnull=True)
         if board is not None:
@@ -137,7 +146,7 @@ def scores_remove(*, user_id: str, reason: str, actor: str, board: Board | None 
     return result
 
 
-def player_ban(*, user_id: str, reason: str, actor: str) -> ModerationResult:
+def player_ban(*, user_id: str, reason: str, actor: str, may_touch_staff: bool = False) -> ModerationResult:
     """Ban a player: refused submits (403), and absent from every read at once.
 
     Their standings are removed from both stores (events are kept, not voided),
@@ -145,7 +154,7 @@ def player_ban(*, user_id: str, reason: str, actor: str) -> ModerationResult:
     """
     reason = _reason(reason)
     with transaction.atomic():
-        user = _locked_player(user_id)
+        user = _locked_player(user_id, may_touch_staff=may_touch_staff)
         if user.banned_at is not None:
             raise Conflict(f"Player {user_id!r} is already banned.")
         user.banned_at = timezone.now()
@@ -163,7 +172,7 @@ def player_unban(*, user_id: str, actor: str, reason: str = "") -> ModerationRes
     """Lift a ban: the player's standings are rebuilt in every bucket from their non-voided events."""
     reason = _reason(reason, required=False)
     with transaction.atomic():
-        user = _locked_player(user_id)
+        user = _locked_player(user_id, may_touch_staff=True)  # lifting a ban harms nobody
         if user.banned_at is None:
             raise Conflict(f"Player {user_id!r} is not banned.")
         user.banned_at = None
@@ -235,7 +244,7 @@ def _combine(board: Board, score: int, value: int) -> int:
     return value
 
 
-def player_erase(*, user_id: str, actor: str, reason: str = "") -> ModerationResult:
+def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff: bool = False) -> ModerationResult:
     """Erase a player (GDPR): no trace of their id or personal data is left in either store.
 
     In one transaction: their standings are removed; their id is replaced by a
@@ -253,7 +262,7 @@ def player_erase(*, user_id: str, actor: str, reason: str = "") -> ModerationRes
 
     reason = _reason(reason, required=False)
     with transaction.atomic():
-        user = _locked_player(user_id)
+        user = _locked_player(user_id, may_touch_staff=may_touch_staff)
         tombstone = f"{TOMBSTONE_PREFIX}{secrets.token_hex(8)}"
         touched = _standings_delete(user_id)
         # Foreign keys to the username are checked at commit: events follow the renamed row.

@@ -343,3 +343,45 @@ def test_the_admin_bans_after_a_confirmation_page_and_the_log_shows_it(client):
     removal = {"action": "remove_scores", "_selected_action": [cheat.pk], "confirm": "yes", "reason": "x"}
     assert client.post(url, {**removal, "board": board.pk}).status_code == 302
     assert ScoreEvent.objects.get(user_id="cheat").voided_at is not None
+
+
+# --------------------------------------------------------------------------- who may moderate whom
+
+
+def test_a_key_scoped_to_one_board_moderates_only_that_board():
+    from accounts.tests.test_service_keys import key_client
+
+    mine, other = BoardFactory(slug="mine"), BoardFactory(slug="other")
+    player = UserFactory(username="cheater")
+    for board in (mine, other):
+        services.score_submit(board=board, user_id=player.username, value=5)
+    client = key_client(name="mod-a", rights=("moderate",), boards=("mine",))
+    url = "/api/v1/moderation/players/cheater"
+    assert client.post(f"{url}/remove", {"reason": "x", "board": "other"}, format="json").status_code == 403
+    assert client.post(f"{url}/remove", {"reason": "x"}, format="json").status_code == 403  # every board
+    assert client.post(f"{url}/ban", {"reason": "x"}, format="json").status_code == 403  # global
+    assert client.post(f"{url}/erase", {"reason": "x"}, format="json").status_code == 403  # staff only
+    assert Standing.objects.filter(user_id="cheater", board=other).exists()
+    assert client.post(f"{url}/remove", {"reason": "x", "board": "mine"}, format="json").status_code == 200
+    assert not Standing.objects.filter(user_id="cheater", board=mine).exists()
+    assert Standing.objects.filter(user_id="cheater", board=other).exists()
+
+
+def test_only_a_superuser_may_ban_or_erase_staff_accounts(staff_client):
+    from accounts.models import User
+
+    operator = UserFactory(username="root", is_staff=True, is_superuser=True)
+    server = UserFactory(username="game-server", is_staff=True)
+    for target in ("root", "game-server"):
+        for action in ("ban", "erase", "remove"):
+            response = staff_client.post(
+                f"/api/v1/moderation/players/{target}/{action}", {"reason": "x"}, format="json"
+            )
+            assert response.status_code == 403, (target, action, response.content)
+    assert User.objects.get(pk=operator.pk).is_superuser
+    assert User.objects.get(pk=server.pk).banned_at is None
+    superuser = APIClient()
+    superuser.credentials(HTTP_AUTHORIZATION=bearer(operator))
+    assert (
+        superuser.post("/api/v1/moderation/players/game-server/ban", {"reason": "x"}, format="json").status_code == 200
+    )
