@@ -111,6 +111,14 @@ class BoardAdmin(admin.ModelAdmin):
     readonly_fields = ("period_resets", "created_at", "updated_at")
     actions = ["rebuild_cache", "reset_period", "reconcile"]
 
+    def save_model(self, request, obj: Board, form, change: bool) -> None:
+        # Write only what the form changed: saving every column would put back the
+        # period_resets read at the start of this request, undoing a reset committed meanwhile.
+        if change:
+            obj.save(update_fields=[*form.changed_data, "updated_at"])
+        else:
+            obj.save()
+
     @admin.display(description="scoring", ordering="operator")
     def scoring(self, board: Board) -> str:
         """The operator's API name and the sort order, e.g. "best, lower wins"."""

@@ -133,18 +133,30 @@ def board_put(*, slug: str, fields: dict[str, Any]) -> tuple[Board, bool]:
 
 
 def board_update(*, board: Board, fields: dict[str, Any]) -> Board:
-    """Change some fields of a board; the model refuses changes that would rewrite history (400)."""
-    for name in EDITABLE_FIELDS:
-        if name in fields:
+    """Change some fields of a board; the model refuses changes that would rewrite history (400).
+
+    The row is locked and re-read first, validated and saved in that one
+    transaction, and only the changed fields are written: a manual reset
+    (``period_resets``, which it holds the same lock for) committing meanwhile
+    can neither be overwritten with an older value nor be missed by the checks.
+    """
+    changed = [name for name in EDITABLE_FIELDS if name in fields]
+    with transaction.atomic():
+        board = Board.objects.select_for_update().get(pk=board.pk)
+        for name in changed:
             setattr(board, name, fields[name])
-    return _save(board, creating=False)
+        try:
+            board.full_clean()
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        board.save(update_fields=[*changed, "updated_at"])
+    return board
 
 
 def board_deactivate(*, board: Board) -> None:
     """Hide a board: reads and submits answer 404; its data stays. Idempotent."""
     if board.is_active:
-        board.is_active = False
-        board.save(update_fields=["is_active", "updated_at"])
+        board_update(board=board, fields={"is_active": False})
 
 
 def board_period_reset(*, board: Board, period: str, triggered_by: str) -> PeriodArchive:

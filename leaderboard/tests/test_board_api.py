@@ -189,3 +189,19 @@ def test_public_reads_stay_unauthenticated():
     # A bad key on a public read is not even looked at.
     assert client.get(f"/api/v1/boards/{board.slug}").status_code == 200
     assert client.get("/api/v1/boards").status_code == 200
+
+
+def test_a_board_update_never_undoes_a_reset_committed_meanwhile():
+    """The caller read the board before a reset; its PATCH must not write the old resets back."""
+    from leaderboard import boards
+    from leaderboard.rollover import period_reset
+
+    board = BoardFactory()
+    stale = boards.board_for_write(slug=board.slug)
+    period_reset(board=board, period="daily")
+    resets = Board.objects.get(pk=board.pk).period_resets
+    assert resets
+    boards.board_update(board=stale, fields={"name": "Renamed"})
+    fresh = Board.objects.get(pk=board.pk)
+    assert fresh.name == "Renamed"
+    assert fresh.period_resets == resets
