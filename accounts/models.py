@@ -39,6 +39,10 @@ class User(AbstractUser):
         permissions = [
             ("submit_for_others", "Can submit scores for other users and to authoritative boards"),
         ]
+        indexes = [
+            # Reports and rebuilds leave banned players out: the few banned ids, without a table scan.
+            models.Index(fields=["username"], condition=models.Q(banned_at__isnull=False), name="user_banned"),
+        ]
 
     @property
     def public_id(self) -> str:
