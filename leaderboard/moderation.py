@@ -28,6 +28,7 @@ the events that were never voided.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections import defaultdict
@@ -36,7 +37,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
@@ -99,6 +100,12 @@ def _standings_delete(user_id: str, board: Board | None = None) -> Touched:
         return {(b, p, s) for b, p, s in cursor.fetchall()}
 
 
+def _last_event(user_id: str) -> int:
+    """The id of the player's latest event (0 if none): read under their row lock, every
+    event with a higher id was written after this moderation (``redis_store`` fences)."""
+    return ScoreEvent.objects.filter(user_id=user_id).aggregate(last=Max("id"))["last"] or 0
+
+
 def _log(action: str, *, target: str, actor: str, reason: str, board: Board | None, detail: dict) -> ModerationAction:
     return ModerationAction.objects.create(
         action=action, target=target, actor=actor[:64], reason=reason, board=board.slug if board else "", detail=detail
@@ -142,7 +149,8 @@ def scores_remove(
         )
         detail = {"standings_removed": len(touched), "events_voided": voided, "boards": result.boards}
         result.log_id = _log("remove", target=user_id, actor=actor, reason=reason, board=board, detail=detail).pk
-        transaction.on_commit(lambda: _converge(user_id, touched))
+        fence = _last_event(user_id)
+        transaction.on_commit(lambda: _converge(user_id, touched, fence=fence))
     return result
 
 
@@ -164,7 +172,8 @@ def player_ban(*, user_id: str, reason: str, actor: str, may_touch_staff: bool =
         result = ModerationResult("ban", user_id, _board_slugs(touched), standings_removed=len(touched))
         detail = {"standings_removed": len(touched), "boards": result.boards}
         result.log_id = _log("ban", target=user_id, actor=actor, reason=reason, board=None, detail=detail).pk
-        transaction.on_commit(lambda: _converge(user_id, touched))
+        fence = _last_event(user_id)
+        transaction.on_commit(lambda: _converge(user_id, touched, fence=fence))
     return result
 
 
@@ -183,7 +192,8 @@ def player_unban(*, user_id: str, actor: str, reason: str = "") -> ModerationRes
         result = ModerationResult("unban", user_id, _board_slugs(touched), standings_restored=restored)
         detail = {"standings_restored": restored, "boards": result.boards}
         result.log_id = _log("unban", target=user_id, actor=actor, reason=reason, board=None, detail=detail).pk
-        transaction.on_commit(lambda: _converge(user_id, touched))
+        fence = _last_event(user_id)
+        transaction.on_commit(lambda: _converge(user_id, touched, fence=fence))
     return result
 
 
@@ -265,9 +275,15 @@ def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff:
         user = _locked_player(user_id, may_touch_staff=may_touch_staff)
         tombstone = f"{TOMBSTONE_PREFIX}{secrets.token_hex(8)}"
         touched = _standings_delete(user_id)
+        fence = _last_event(user_id)
         # Foreign keys to the username are checked at commit: events follow the renamed row.
         ScoreEvent.objects.filter(user_id=user_id).update(user_id=tombstone)
-        _json_rewrite(ScoreEvent._meta.db_table, ["metadata"], user_id, tombstone, where=("user_id", tombstone))
+        # Every event's metadata, not only theirs: other players' events may name them (an opponent).
+        # A pass over the whole history, under their row lock only: erasures are rare.
+        _json_rewrite(ScoreEvent._meta.db_table, ["metadata"], user_id, tombstone)
+        # Free text an operator wrote about them (reasons) names them too.
+        _text_rewrite(ModerationAction._meta.db_table, ["reason"], user_id, tombstone)
+        _text_rewrite(ScoreEvent._meta.db_table, ["void_reason"], user_id, tombstone)
         ScoreEvent.objects.filter(submitted_by=user_id).update(submitted_by=tombstone)
         ScoreEvent.objects.filter(voided_by=user_id).update(voided_by=tombstone)
         ModerationAction.objects.filter(target=user_id).update(target=tombstone)
@@ -294,7 +310,7 @@ def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff:
         result = ModerationResult("erase", tombstone, _board_slugs(touched), standings_removed=len(touched))
         detail = {"standings_removed": len(touched), "boards": result.boards}
         result.log_id = _log("erase", target=tombstone, actor=actor, reason=reason, board=None, detail=detail).pk
-        transaction.on_commit(lambda: _erase_redis(user_id, touched))
+        transaction.on_commit(lambda: _erase_redis(user_id, touched, fence))
     return result
 
 
@@ -317,6 +333,19 @@ def _json_rewrite(table: str, columns: list[str], old: str, new: str, where: tup
             )
 
 
+def _text_rewrite(table: str, columns: list[str], old: str, new: str) -> None:
+    """Replace ``old`` where it stands as a whole id in free text (not inside a longer id)."""
+    # Not preceded or followed by a character user ids may hold (see accounts.models.handle_validator).
+    pattern = f"(^|[^A-Za-z0-9_.@+-]){re.escape(old)}(?=[^A-Za-z0-9_.@+-]|$)"
+    with connection.cursor() as cursor:
+        for column in columns:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = regexp_replace({column}, %(pattern)s, %(repl)s, 'g') "
+                f"WHERE strpos({column}, %(old)s) > 0",
+                {"pattern": pattern, "repl": "\\1" + new, "old": old},
+            )
+
+
 def _admin_history_rewrite(user, tombstone: str) -> None:
     """The admin's history names the user in ``object_repr``: keep the entries, under the tombstone."""
     from django.contrib.admin.models import LogEntry
@@ -326,15 +355,15 @@ def _admin_history_rewrite(user, tombstone: str) -> None:
     LogEntry.objects.filter(content_type=content_type, object_id=str(user.pk)).update(object_repr=tombstone)
 
 
-def _erase_redis(user_id: str, touched: Touched) -> None:
-    _converge(user_id, touched, forget=True)
+def _erase_redis(user_id: str, touched: Touched, fence: int) -> None:
+    _converge(user_id, touched, fence=fence, forget=True)
     from accounts.authentication import user_cache_clear
 
     user_cache_clear()  # this process refuses the erased user at once; others within seconds
     try:
         redis_store.keys_delete(redis_store.user_rate_pattern(user_id))
         for slug in Board.objects.values_list("slug", flat=True):
-            redis_store.member_sync(board_slug=slug, member=user_id, buckets=[], forget_watch=True)
+            redis_store.member_sync(board_slug=slug, member=user_id, buckets=[], forget_watch=True, fence=fence)
     except redis_store.RedisUnavailable as exc:
         # Rate counters expire within their window, cached details and counters within a day.
         logger.error("erasure: Redis keys of an erased player left to expire: %s", exc)
@@ -343,7 +372,7 @@ def _erase_redis(user_id: str, touched: Touched) -> None:
 # --------------------------------------------------------------------------- Redis
 
 
-def _converge(user_id: str, touched: Touched, *, forget: bool = False) -> None:
+def _converge(user_id: str, touched: Touched, *, fence: int, forget: bool = False) -> None:
     """After commit: make Redis hold exactly what PostgreSQL holds for the player on every touched board.
 
     Per board, under the warm lock of each bucket: remove the player from every
@@ -361,7 +390,7 @@ def _converge(user_id: str, touched: Touched, *, forget: bool = False) -> None:
         for live in board.live_buckets(now):
             buckets.setdefault((live.period, live.start), live)
         try:
-            _converge_board(board, user_id, list(buckets.values()), forget=forget)
+            _converge_board(board, user_id, list(buckets.values()), forget=forget, fence=fence)
         except redis_store.RedisUnavailable as exc:
             logger.error("moderation of a player on %s: Redis unavailable, buckets marked: %s", board.slug, exc)
             services.buckets_mark_for_repair(board=board, buckets=list(buckets.values()), reason="moderation")
@@ -373,7 +402,7 @@ def _converge(user_id: str, touched: Touched, *, forget: bool = False) -> None:
             broadcasts.board_changed(board=board, period=period)
 
 
-def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget: bool) -> None:
+def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget: bool, fence: int) -> None:
     held: list[tuple[str, str]] = []
     unlocked: list[Bucket] = []
     try:
@@ -384,7 +413,9 @@ def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget
             else:
                 held.append((f"warm:{bucket.period}:{bucket.key}", token))
         absent = [redis_store.MemberScore(b.period, b.key, None, 0) for b in buckets]
-        redis_store.member_sync(board_slug=board.slug, member=user_id, buckets=absent, forget_watch=forget)
+        # The fence first, in the same script: a submit that committed before this
+        # moderation but mirrors after it must not put the player back.
+        redis_store.member_sync(board_slug=board.slug, member=user_id, buckets=absent, forget_watch=forget, fence=fence)
         q = Q()
         for bucket in buckets:
             q |= Q(period=bucket.period, bucket_start=bucket.start)

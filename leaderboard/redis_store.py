@@ -8,6 +8,8 @@ may touch them together)::
     P:{b:<slug>}:ready:<period>:<bucket>   "the sorted set is complete" (set by warming)
     P:{b:<slug>}:u:<user id>               hash: the user's cached details on this board
     P:{b:<slug>}:lock:<name>               single-flight locks (warming, resets)
+    P:{b:<slug>}:fence:<sha256(user id)>   last event id a moderation removed (later mirrors of
+                                           earlier events write nothing; an hour)
     P:{b:<slug>}:tmp:<period>:<bucket>:<token>   a sorted set being warmed
 
 A sorted set without its ``ready`` key is cold: submits leave it alone (the
@@ -174,17 +176,23 @@ def user_group_name(board_slug: str, user_id: str) -> str:
 # --------------------------------------------------------------------------- scripts
 
 _SUBMIT = """
--- KEYS[1]: user hash, KEYS[2]: the user's live subscriptions;
--- KEYS[3i], KEYS[3i+1], KEYS[3i+2]: sorted set, ready key, live subscribers of bucket i
+-- KEYS[1]: user hash, KEYS[2]: the user's live subscriptions, KEYS[3]: the member's moderation fence;
+-- KEYS[3i+1], KEYS[3i+2], KEYS[3i+3]: sorted set, ready key, live subscribers of bucket i
 -- ARGV: member, flag ('' | 'GT' | 'LT'), higher_is_better, user ttl, updated_at,
---       cached_at, then per bucket: period, bucket id, score, expire-at
+--       cached_at, event id, then per bucket: period, bucket id, score, expire-at
 local member, flag, hib = ARGV[1], ARGV[2], ARGV[3] == '1'
 local ukey = KEYS[1]
 local out = {}
-local n = (#KEYS - 2) / 3
+local n = (#KEYS - 3) / 3
+local fence = redis.call('GET', KEYS[3])
+if fence and tonumber(ARGV[7]) <= tonumber(fence) then
+  -- A moderation removed this player after this submit committed: what it wrote is gone.
+  for i = 1, n do out[i] = {-1, -1, 0} end
+  return {out, 0}
+end
 for i = 1, n do
-  local z, ready, subs = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
-  local base = 6 + (i - 1) * 4
+  local z, ready, subs = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local base = 7 + (i - 1) * 4
   local period, bucket, score, expireat = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
   if redis.call('EXISTS', ready) == 1 then
     if flag == '' then
@@ -423,6 +431,7 @@ def apply_submit(
     updated_at: str,
     cached_at: str,
     user_ttl: int,
+    event_id: int,
 ) -> SubmitMirror:
     """Write a committed submission to every warm bucket in one atomic round trip.
 
@@ -430,10 +439,12 @@ def apply_submit(
     flag (operators whose score only moves one way) a late arrival can never
     overwrite a newer value, and a repeat is harmless. Returns, per bucket,
     ``(rank, total)`` or ``None`` when the bucket is cold, and who is
-    watching live (so nothing is broadcast to nobody).
+    watching live (so nothing is broadcast to nobody). A submit whose event a
+    moderation has fenced off (``member_sync``'s ``fence``: committed before the
+    player was removed or banned, mirrored after) writes nothing.
     """
-    keys = [user_key(board_slug, member), live_key(board_slug, "user", member)]
-    args: list[str | int] = [member, zadd_flag, _flag(higher_is_better), user_ttl, updated_at, cached_at]
+    keys = [user_key(board_slug, member), live_key(board_slug, "user", member), fence_key(board_slug, member)]
+    args: list[str | int] = [member, zadd_flag, _flag(higher_is_better), user_ttl, updated_at, cached_at, event_id]
     for write in writes:
         keys += [
             bucket_key(board_slug, write.period, write.bucket),
@@ -476,17 +487,21 @@ def scores_apply(
 
 _MEMBER_SYNC = """
 -- One player's entries on one board, set to what PostgreSQL holds (moderation, erasure).
--- KEYS[1]: user hash, KEYS[2]: the user's live-subscription counter,
--- KEYS[2i+1], KEYS[2i+2]: sorted set and ready key of bucket i
+-- KEYS[1]: user hash, KEYS[2]: the user's live-subscription counter, KEYS[3]: their fence,
+-- KEYS[2i+2], KEYS[2i+3]: sorted set and ready key of bucket i
 -- ARGV: member, forget the live counter ('1'/'0'), ZADD flag ('' | 'GT' | 'LT'),
+--       fence ('' or the last event id the moderation covers), fence ttl,
 --       then per bucket: score ('' = remove the member), expire-at
 local member, flag = ARGV[1], ARGV[3]
+if ARGV[4] ~= '' and tonumber(ARGV[4]) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+end
 redis.call('DEL', KEYS[1])
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
 local removed = 0
-for i = 1, (#KEYS - 2) / 2 do
-  local z, ready = KEYS[2 * i + 1], KEYS[2 * i + 2]
-  local score, expireat = ARGV[2 * i + 2], ARGV[2 * i + 3]
+for i = 1, (#KEYS - 3) / 2 do
+  local z, ready = KEYS[2 * i + 2], KEYS[2 * i + 3]
+  local score, expireat = ARGV[2 * i + 4], ARGV[2 * i + 5]
   if score == '' then
     removed = removed + redis.call('ZREM', z, member)
   elseif redis.call('EXISTS', ready) == 1 then
@@ -509,7 +524,13 @@ class MemberScore:
 
 
 def member_sync(
-    *, board_slug: str, member: str, buckets: Sequence[MemberScore], zadd_flag: str = "", forget_watch: bool = False
+    *,
+    board_slug: str,
+    member: str,
+    buckets: Sequence[MemberScore],
+    zadd_flag: str = "",
+    forget_watch: bool = False,
+    fence: int | None = None,
 ) -> int:
     """Remove ``member`` from the buckets whose ``score`` is None and write the others, atomically.
 
@@ -518,15 +539,28 @@ def member_sync(
     Also drops the member's cached details on the board (the next read rebuilds
     them from PostgreSQL) and, with ``forget_watch``, their live-subscription
     counter (an erased id must leave no key behind). Cold buckets only lose the
-    member (their warm reads PostgreSQL). Returns how many entries were removed.
+    member (their warm reads PostgreSQL). With ``fence`` (the member's last event
+    id when a moderation committed), a submit mirrored later for an event up to
+    it writes nothing (``apply_submit``), for ``FENCE_TTL`` seconds.
+    Returns how many entries were removed.
     """
-    keys = [user_key(board_slug, member), live_key(board_slug, "user", member)]
-    args: list[str | int] = [member, "1" if forget_watch else "0", zadd_flag]
+    keys = [user_key(board_slug, member), live_key(board_slug, "user", member), fence_key(board_slug, member)]
+    args: list[str | int] = [member, "1" if forget_watch else "0", zadd_flag, "" if fence is None else fence, FENCE_TTL]
     for b in buckets:
         keys += (bucket_key(board_slug, b.period, b.bucket), ready_key(board_slug, b.period, b.bucket))
         args += ("" if b.score is None else b.score, b.expire_at)
     with _guard():
         return int(_script(_MEMBER_SYNC)(keys=keys, args=args))
+
+
+# A submit is mirrored milliseconds after its commit; an hour covers any stall with room to spare.
+FENCE_TTL = 3600
+
+
+def fence_key(board_slug: str, member: str) -> str:
+    # Hashed: an erased player's fence must not spell their id out while it lasts.
+    digest = hashlib.sha256(member.encode()).hexdigest()[:32]
+    return f"{settings.LEADERBOARD_REDIS_PREFIX}:{_tag(board_slug)}:fence:{digest}"
 
 
 def user_rate_pattern(user_id: str) -> str:

@@ -327,13 +327,15 @@ def score_submit(
     it returns: the Redis write is registered with ``on_commit``.
     """
     _validate_submission(board, value, idempotency_key, metadata)
-    if create_user:
-        # Only a trusted caller's submit for someone else pays this lookup (a player's own
-        # submit never does): creating the player first keeps the submit statement from
-        # failing on its foreign key, an ERROR in PostgreSQL's log that operators alert on.
+    if create_user and user_id not in _known_players:
+        # Creating the player first keeps the submit statement from failing on its
+        # foreign key (an ERROR in PostgreSQL's log that operators alert on). Only the
+        # first trusted submit for a player in this process pays the lookup: game
+        # servers submit for the same players again and again.
         from accounts.services import user_get_or_create_player
 
         user_get_or_create_player(user_id=user_id)
+        _player_known(user_id)
     for _attempt in range(5):
         try:
             outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
@@ -363,6 +365,25 @@ def score_submit(
         # A manual reset committed since ``board`` was loaded: use its buckets.
         board.refresh_from_db(fields=["period_resets"])
     raise Conflict("The board was reset repeatedly during this submission; retry it.")
+
+
+_known_players: dict[str, None] = {}
+_KNOWN_PLAYERS_MAX = 100_000
+
+
+def known_players_clear(**_: Any) -> None:
+    _known_players.clear()
+
+
+def _player_known(user_id: str) -> None:
+    """Remember that a player exists (bounded: forgotten wholesale when full).
+
+    A stale entry (the player was erased or deleted since) costs nothing but the
+    foreign-key fallback below, which creates the player after all.
+    """
+    if len(_known_players) >= _KNOWN_PLAYERS_MAX:
+        _known_players.clear()
+    _known_players[user_id] = None
 
 
 def _submit_once(
@@ -592,6 +613,7 @@ def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
             updated_at=result.created_at.isoformat(),
             cached_at=now_iso,
             user_ttl=USER_DETAILS_TTL,
+            event_id=result.event_id,
         )
     except redis_store.RedisUnavailable as exc:
         metrics.REDIS_ERRORS.labels("submit").inc()

@@ -385,3 +385,61 @@ def test_only_a_superuser_may_ban_or_erase_staff_accounts(staff_client):
     assert (
         superuser.post("/api/v1/moderation/players/game-server/ban", {"reason": "x"}, format="json").status_code == 200
     )
+
+
+def test_a_submit_committed_before_a_ban_but_mirrored_after_it_does_not_bring_the_player_back(monkeypatch):
+    """The submit's Redis write is late (it runs after its commit): the ban's fence makes it write nothing."""
+    from leaderboard import selectors
+
+    board = BoardFactory(periods=["all_time"])
+    services.board_warm(board=board)
+    UserFactory(username="cheat")
+    UserFactory(username="other")
+    services.score_submit(board=board, user_id="other", value=1)
+    entered, release = threading.Event(), threading.Event()
+    real = redis_store.apply_submit
+
+    def late(**kwargs):
+        if kwargs["member"] == "cheat":
+            entered.set()  # committed in PostgreSQL; its Redis write waits
+            release.wait(10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(redis_store, "apply_submit", late)
+
+    def submit() -> None:
+        try:
+            services.score_submit(board=board, user_id="cheat", value=103)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    assert entered.wait(10)
+    moderation.player_ban(user_id="cheat", reason="aimbot", actor="ops")
+    release.set()
+    thread.join()
+    stores_agree(board)
+    page = selectors.leaderboard_page(board=board, period="all_time")
+    assert page.cached
+    assert [(e.user_id, e.score) for e in page.entries] == [("other", 1)]
+    assert page.total == 1
+    # After an unban the player's later submits are written again (their events come after the fence).
+    moderation.player_unban(user_id="cheat", actor="ops")
+    services.score_submit(board=board, user_id="cheat", value=1)
+    stores_agree(board)
+
+
+def test_erasure_reaches_other_players_events_and_free_text_that_name_the_player(staff_client):
+    board = BoardFactory()
+    UserFactory(username="gone")
+    UserFactory(username="rival")
+    services.score_submit(board=board, user_id="gone", value=1)
+    services.score_submit(board=board, user_id="rival", value=2, metadata={"opponent": "gone", "note": "gone.x"})
+    moderation.scores_remove(user_id="rival", reason="colluded with gone, see ticket", actor="ops")
+    moderation.player_erase(user_id="gone", actor="ops", reason="GDPR request")
+    event = ScoreEvent.objects.get(board=board, user_id="rival")
+    assert event.metadata["opponent"].startswith("erased-")
+    assert event.metadata["note"] == "gone.x"  # another id, not this one
+    assert event.void_reason.startswith("colluded with erased-") and " gone" not in event.void_reason
+    assert ModerationAction.objects.filter(reason__contains="gone").count() == 0

@@ -47,6 +47,18 @@ def test_a_trusted_submit_for_a_new_player_creates_it_without_a_failed_statement
     assert submit(staff_client, board, value=2, user_id="carol").json()["scores"]["daily"] == 7
 
 
+def test_a_game_servers_submits_for_a_known_player_cost_no_extra_query(staff_client):
+    """Only the first trusted submit for a player in a process looks the player up."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    board = BoardFactory()
+    assert submit(staff_client, board, value=1, user_id="erin").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert submit(staff_client, board, value=1, user_id="erin").status_code == 201
+    assert not [q["sql"] for q in queries if "accounts_user" in q["sql"]]
+
+
 def test_submit_ranks_hold_only_cached_periods_and_never_null(auth_client):
     """``ranks``: the new rank of each period whose bucket Redis holds; a period is absent otherwise."""
     board = BoardFactory()
