@@ -16,16 +16,14 @@ def board_cache():
     """Boards and token users are cached per process for a few seconds; tests start without."""
     from accounts.authentication import user_cache_clear
     from leaderboard import repair_marks
-    from leaderboard.services import board_cache_clear, known_players_clear
+    from leaderboard.services import board_cache_clear
 
     board_cache_clear()
     user_cache_clear()
-    known_players_clear()
     repair_marks.forget_all()
     yield
     board_cache_clear()
     user_cache_clear()
-    known_players_clear()
     repair_marks.forget_all()
 
 

@@ -239,7 +239,8 @@ def _submit_sql_for(expr: str) -> str:
     # ``u`` share-locks the player's row first (a moderation holds it FOR UPDATE, so a
     # submit lands wholly before a removal or ban, or after it and sees it: a locking
     # read re-evaluates the newest row version) and says whether they are banned. An
-    # unknown player yields no row: the insert then runs and the foreign key refuses it.
+    # unknown player yields no row (NULL): nothing is written and the caller creates the
+    # player if it may, without a foreign-key violation in PostgreSQL's log.
     # Every parameter is cast: the statement is prepared once per connection with
     # server-side binding, so PostgreSQL must know each type without a value.
     user_table = get_user_model()._meta.db_table
@@ -256,7 +257,7 @@ def _submit_sql_for(expr: str) -> str:
             INSERT INTO {event_table} (board_id, user_id, value, idempotency_key, metadata, submitted_by, created_at)
             SELECT %(board)s::bigint, %(user)s::text, %(value)s::bigint, %(key)s::text, %(metadata)s::jsonb,
                    %(by)s::text, %(now)s::timestamptz
-            FROM b WHERE b.fresh AND b.accepts AND COALESCE((SELECT ok FROM u), true)
+            FROM b WHERE b.fresh AND b.accepts AND (SELECT ok FROM u)
             ON CONFLICT (board_id, user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id
         ), up AS (
@@ -327,15 +328,6 @@ def score_submit(
     it returns: the Redis write is registered with ``on_commit``.
     """
     _validate_submission(board, value, idempotency_key, metadata)
-    if create_user and user_id not in _known_players:
-        # Creating the player first keeps the submit statement from failing on its
-        # foreign key (an ERROR in PostgreSQL's log that operators alert on). Only the
-        # first trusted submit for a player in this process pays the lookup: game
-        # servers submit for the same players again and again.
-        from accounts.services import user_get_or_create_player
-
-        user_get_or_create_player(user_id=user_id)
-        _player_known(user_id)
     for _attempt in range(5):
         try:
             outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
@@ -354,7 +346,8 @@ def score_submit(
         except UnknownUser:
             if not create_user:
                 raise NotFound(f"No user with user id {user_id!r}.") from None
-            # The player was deleted between its creation above and the submit: once more.
+            # A trusted caller's first submit for a player: create them, then submit once more
+            # (only this path pays for it; the statement wrote nothing and logged no error).
             from accounts.services import user_get_or_create_player
 
             user_get_or_create_player(user_id=user_id)
@@ -365,25 +358,6 @@ def score_submit(
         # A manual reset committed since ``board`` was loaded: use its buckets.
         board.refresh_from_db(fields=["period_resets"])
     raise Conflict("The board was reset repeatedly during this submission; retry it.")
-
-
-_known_players: dict[str, None] = {}
-_KNOWN_PLAYERS_MAX = 100_000
-
-
-def known_players_clear(**_: Any) -> None:
-    _known_players.clear()
-
-
-def _player_known(user_id: str) -> None:
-    """Remember that a player exists (bounded: forgotten wholesale when full).
-
-    A stale entry (the player was erased or deleted since) costs nothing but the
-    foreign-key fallback below, which creates the player after all.
-    """
-    if len(_known_players) >= _KNOWN_PLAYERS_MAX:
-        _known_players.clear()
-    _known_players[user_id] = None
 
 
 def _submit_once(
@@ -426,6 +400,8 @@ def _submit_once(
                 if allowed is False:
                     metrics.SUBMITS.labels(board.slug, "banned").inc()
                     raise Forbidden(f"Player {user_id!r} is banned: their scores are not accepted.")
+                if allowed is None:
+                    raise UnknownUser(user_id)
                 if not accepts:
                     return _board_recheck(board, value)
                 if not fresh:
