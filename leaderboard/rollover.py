@@ -24,6 +24,7 @@ from leaderboard_project.exceptions import InvalidInput
 from . import metrics, redis_store, selectors, services
 from .models import Board, PeriodArchive, Standing
 from .periods import Bucket, Period, bucket_starting
+from .signals import bucket_finalised
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,17 @@ def bucket_finalise(
         top=top,
         triggered_by=triggered_by,
     )
-    PeriodArchive.objects.bulk_create([candidate], ignore_conflicts=True)
-    archive = PeriodArchive.objects.get(board=board, period=bucket.period, bucket_start=bucket.start)
-    # Our row, unless another process archived the bucket first.
-    fresh = archive.created_at == candidate.created_at
+    with transaction.atomic():
+        PeriodArchive.objects.bulk_create([candidate], ignore_conflicts=True)
+        archive = PeriodArchive.objects.get(board=board, period=bucket.period, bucket_start=bucket.start)
+        # Our row, unless another process archived the bucket first.
+        fresh = archive.created_at == candidate.created_at
+        if fresh:
+            # In the archive's transaction: what receivers write (rewards' webhook deliveries)
+            # exists exactly when the archive does, once per archive however often beat fires.
+            bucket_finalised.send(
+                sender=PeriodArchive, board=board, period=bucket.period, bucket=bucket, archive=archive
+            )
     if fresh:
         metrics.ARCHIVED.labels(reason).inc()
         metrics.ROLLOVER_LAG.observe(max(0.0, (timezone.now() - end).total_seconds()))

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "accounts",
     "leaderboard",
     "reports",
+    "rewards",
 ]
 
 MIDDLEWARE = [
@@ -331,6 +332,15 @@ LEADERBOARD_RECONCILE_BATCH = env.int("LEADERBOARD_RECONCILE_BATCH", default=5_0
 # it is most of the delivery delay: benchmark_ws --interval-ms shows the trade-off.
 LEADERBOARD_LIVE_TOP_N = env.int("LEADERBOARD_LIVE_TOP_N", default=10)
 LEADERBOARD_LIVE_MIN_INTERVAL_MS = env.int("LEADERBOARD_LIVE_MIN_INTERVAL_MS", default=200)
+
+# Rewards: webhooks when a bucket is finalised (rewards app). Private and loopback targets are
+# refused (SSRF) unless allowed; a delivery is tried this many times per run, waiting 30 s, 1 min,
+# 2 min... (at most 1 h) between attempts, each with this timeout; payloads carry this many top entries.
+REWARDS_ALLOW_PRIVATE_WEBHOOKS = env.bool("REWARDS_ALLOW_PRIVATE_WEBHOOKS", default=False)
+REWARDS_WEBHOOK_MAX_ATTEMPTS = env.int("REWARDS_WEBHOOK_MAX_ATTEMPTS", default=8)
+REWARDS_WEBHOOK_BACKOFF_SECONDS = env.int("REWARDS_WEBHOOK_BACKOFF_SECONDS", default=30)
+REWARDS_WEBHOOK_TIMEOUT_SECONDS = env.float("REWARDS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+REWARDS_WEBHOOK_TOP_N = env.int("REWARDS_WEBHOOK_TOP_N", default=100)
 
 # Reports: the longest date range one report may cover.
 REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)

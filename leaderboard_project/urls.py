@@ -28,6 +28,8 @@ urlpatterns = [
     # The seeds' documented endpoints, as thin adapters over the same services.
     path("", include("leaderboard.api.compat_urls")),
     path("", include("reports.api.urls")),
+    # A board's webhook endpoints (rewards at period end); no BoardViewSet route matches these paths.
+    path("", include("rewards.api.urls")),
 ]
 
 # Errors outside DRF views are JSON too (the admin keeps its HTML pages).

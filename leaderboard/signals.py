@@ -1,0 +1,13 @@
+"""Signals the leaderboard engine sends; other apps connect to them (imports point down, never up)."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# A bucket was archived for the first time (``rollover.bucket_finalise`` created its archive):
+# sent once per archive, inside the transaction that writes it, with ``board``, ``period``,
+# ``bucket`` (``periods.Bucket``) and ``archive`` (``PeriodArchive``). A receiver that writes
+# rows commits or rolls back with the archive; work outside the database (a Celery task, an
+# HTTP call) belongs in ``transaction.on_commit``. A receiver that raises undoes the archive,
+# so the next rollover finalises the bucket again.
+bucket_finalised = Signal()
