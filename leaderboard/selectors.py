@@ -14,16 +14,16 @@ key) is warmed once (``bucket_warm_on_miss``) while this read uses PostgreSQL.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Window
 from django.utils import timezone
 
 from . import metrics, redis_store, repair_marks
-from .models import Board, Standing
-from .periods import PERIOD_ORDER, Bucket
+from .models import Board, PeriodArchive, Standing
+from .periods import PERIOD_ORDER, Bucket, Period, bucket_starting
 from .services import USER_DETAILS_TTL, bucket_warm_on_miss, repair_soon
 
 logger = logging.getLogger(__name__)
@@ -415,3 +415,71 @@ def bucket_top_from_postgres(*, board: Board, bucket: Bucket, limit: int) -> tup
     """The top ``limit`` entries of any bucket (live or finished) and its size, from PostgreSQL."""
     page = _pg_range(board, bucket, 0, limit)
     return ranked(page.items, start=0, first_better=page.first_better), page.total
+
+
+# --------------------------------------------------------------------------- rank history
+
+
+@dataclass
+class UserHistory:
+    """A player's final standing in each finished bucket of a period (newest first), and the live one."""
+
+    board: Board
+    period: str
+    user_id: str
+    live: RankInfo
+    entries: list[RankInfo]  # one per finished bucket; ``total`` is the bucket's participants
+    total: int  # finished buckets in which the player has a standing
+    offset: int
+    limit: int
+
+
+class _SubqueryCount(Subquery):
+    """``(SELECT COUNT(*) FROM (<subquery>))``: a correlated count, 0 when nothing matches."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) _counted)"
+    output_field = BigIntegerField()
+
+
+def user_history(
+    *, board: Board, period: str, user_id: str, limit: int = 10, offset: int = 0, at: datetime | None = None
+) -> UserHistory:
+    """A player's final score, rank and percentile in every finished bucket of ``period`` they played.
+
+    Finished buckets' standings stay in PostgreSQL as history, so their final ranks are
+    computed there, in one query for the whole page: per bucket, a correlated count of
+    the standings with a strictly better score (``_better_than``, the one ranking rule)
+    and of all its standings, each one range of the ``standing_rank`` index. The page
+    also counts the player's finished buckets (a window over the same rows). Percentiles
+    are ``RankInfo.percentile``'s. ``live`` is the current bucket (``user_rank``: Redis
+    first). All-time has no finished buckets. A bucket's end is its archive's (a manual
+    reset ends it early), or its calendar end when not archived yet.
+    """
+    now = at or timezone.now()
+    live = user_rank(board=board, period=period, user_id=user_id, at=now)
+    limit = max(0, min(limit, MAX_LIMIT))
+    offset = max(0, offset)
+    history = UserHistory(board, period, user_id, live, [], 0, offset, limit)
+    if period == Period.ALL_TIME or limit == 0:
+        return history
+    mine = Standing.objects.filter(board=board, period=period, user_id=user_id, bucket_start__lt=live.bucket.start)
+    bucket = Standing.objects.filter(board=board, period=period, bucket_start=OuterRef("bucket_start"))
+    archived = PeriodArchive.objects.filter(board=board, period=period, bucket_start=OuterRef("bucket_start"))
+    rows = list(
+        mine.order_by("-bucket_start")
+        .annotate(
+            better=_SubqueryCount(bucket.filter(_better_than(board, OuterRef("score"))).values("user_id")),
+            participants=_SubqueryCount(bucket.values("user_id")),
+            ended=Subquery(archived.values("bucket_end")[:1]),
+            played=Window(Count("*")),
+        )
+        .values_list("bucket_start", "score", "better", "participants", "ended", "played")[offset : offset + limit]
+    )
+    history.total = rows[0][5] if rows else (mine.count() if offset else 0)
+    for start, score, better, participants, ended, _ in rows:
+        finished = bucket_starting(period, start, board.time_zone)
+        end = ended or (min(finished.end, live.bucket.start) if finished.end else live.bucket.start)
+        history.entries.append(
+            RankInfo(board, replace(finished, end=end), user_id, score, better + 1, participants, cached=False)
+        )
+    return history

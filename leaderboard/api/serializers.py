@@ -148,6 +148,35 @@ class RankSerializer(serializers.Serializer):
     cached = serializers.BooleanField()
 
 
+class HistoryEntrySerializer(serializers.Serializer):
+    bucket = BucketSerializer()
+    score = serializers.IntegerField(allow_null=True, help_text="The player's score (final, for a finished bucket).")
+    rank = serializers.IntegerField(
+        allow_null=True, help_text="Competition rank: 1 + the players with a strictly better score."
+    )
+    participants = serializers.IntegerField(source="total", help_text="Ranked players in the bucket.")
+    percentile = serializers.FloatField(
+        allow_null=True, help_text="Percent of ranked players this player ranks at or above (100 = first)."
+    )
+
+
+class LiveHistoryEntrySerializer(HistoryEntrySerializer):
+    cached = serializers.BooleanField(help_text="True when served from Redis, false from PostgreSQL.")
+
+
+class UserHistorySerializer(serializers.Serializer):
+    board = serializers.CharField(source="board.slug")
+    period = serializers.CharField()
+    user_id = serializers.CharField()
+    live = LiveHistoryEntrySerializer(
+        help_text="The current bucket, live (score and rank null when the player has no score in it)."
+    )
+    total = serializers.IntegerField(help_text="Finished buckets in which the player has a standing.")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    entries = HistoryEntrySerializer(many=True, help_text="Finished buckets the player played, newest first.")
+
+
 class UserStatsSerializer(serializers.Serializer):
     board = serializers.CharField(source="board.slug")
     user_id = serializers.CharField()

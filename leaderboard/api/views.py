@@ -200,6 +200,24 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
         )
         return json_response(s.rank_payload(info))
 
+    @extend_schema(
+        parameters=[s.PageQuerySerializer],
+        responses=s.UserHistorySerializer,
+        tags=["leaderboards"],
+        summary="A player's rank history",
+        description="The player's final score, rank, participants and percentile in each finished bucket of the "
+        "period in which they have a standing (newest first, paged), and the current bucket's live rank. "
+        "all_time has no finished buckets: only the live entry.",
+    )
+    @action(detail=True, methods=["get"], url_path=f"users/{USER_ID}/history/{PERIOD}")
+    def history(self, request: Request, slug: str, user_id: str, period: str) -> Response:
+        board = self.get_board()
+        params = query(s.PageQuerySerializer, request)
+        found = selectors.user_history(
+            board=board, period=services.period_check(board=board, period=period), user_id=user_id, **params
+        )
+        return Response(s.UserHistorySerializer(found).data)
+
     @extend_schema(responses=s.UserStatsSerializer, tags=["leaderboards"])
     @action(detail=True, methods=["get"], url_path=f"users/{USER_ID}/stats")
     def stats(self, request: Request, slug: str, user_id: str) -> Response:
