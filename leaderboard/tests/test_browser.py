@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,8 +27,8 @@ from django.conf import settings as django_settings
 from django.db import connection, connections
 from django.utils import timezone
 
-from leaderboard import services
-from leaderboard.models import Standing
+from leaderboard import rollover, services
+from leaderboard.models import Board, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard_project.conftest_helpers import bearer
 from leaderboard_project.stack import free_port, websocket_command
@@ -182,6 +183,56 @@ def test_the_page_shows_the_top_10_updates_live_and_finds_a_rank(live_server, as
     page.screenshot(path=str(shot), full_page=True)
     shutil.copy(shot, "/tmp/live-page.png")
     assert shot.stat().st_size > 10_000
+
+
+def test_a_search_shows_the_players_rank_history(live_server, asgi_server, chromium):
+    seed_arena()
+    board = Board.objects.get(slug="arena")
+    now = timezone.now()
+    # Three finished days, with ties: the history shows the final ranks the archives record.
+    for days_ago in (1, 2, 3):
+        start = board.bucket("daily", now - timedelta(days=days_ago)).start
+        Standing.objects.bulk_create(
+            Standing(
+                board=board,
+                period="daily",
+                bucket_start=start,
+                user_id=f"player{i:02d}",
+                score=100 * days_ago - 10 * ((i + days_ago) // 2),
+                created_at=now,
+                updated_at=now,
+            )
+            for i in range(12 - days_ago)
+        )
+    rollover.buckets_finalise_ended()
+    page = chromium.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/?board=arena&period=daily")
+    page.wait_for_function("document.querySelectorAll('#entries tr[data-user]').length === 10", timeout=10_000)
+    assert page.locator("#history").is_hidden()
+
+    page.fill("#user", "player03")
+    page.click("#search button")
+    page.wait_for_function("document.getElementById('history').dataset.user === 'player03'", timeout=5_000)
+    with urllib.request.urlopen(f"{live_server.url}/api/v1/boards/arena/users/player03/history/daily", timeout=10) as r:
+        history = json.load(r)["entries"]
+    assert len(history) == 3
+    rows = page.locator("#history-entries tr[data-bucket]")
+    shown = [rows.nth(i).inner_text().split("\t") for i in range(rows.count())]
+    assert shown == [
+        [e["bucket"]["bucket"], f"{e['rank']} of {e['participants']}", f"{e['score']:,}", f"{e['percentile']:g}%"]
+        for e in history
+    ]
+    assert shown[0][0] == (now - timedelta(days=1)).date().isoformat()  # newest first
+    assert page.inner_text("#history h2") == "Past daily periods"
+    page.screenshot(path="/tmp/live-history.png", full_page=True)
+
+    # A player with no finished day gets the empty-state line; a period change hides the table.
+    page.fill("#user", "nobody")
+    page.click("#search button")
+    page.wait_for_function("document.getElementById('history').dataset.user === 'nobody'", timeout=5_000)
+    assert page.inner_text("#history-entries") == "No finished daily periods for nobody yet."
+    page.select_option("#period", "all_time")
+    assert page.locator("#history").is_hidden()
 
 
 def test_one_ranked_player_is_counted_in_the_singular(live_server, asgi_server, chromium):

@@ -1,4 +1,4 @@
-// The live leaderboard page: top N over a WebSocket, rank search over the REST API.
+// The live leaderboard page: top N over a WebSocket, rank search and rank history over the REST API.
 // No build step: a plain ES module served by Django.
 
 const config = JSON.parse(document.getElementById("config").textContent);
@@ -124,9 +124,63 @@ async function search(event) {
       result.textContent = `${user}: rank ${body.rank} of ${body.total} with ${body.score.toLocaleString()}, ranks at or above ${body.percentile}% of players`;
     }
     result.dataset.rank = body.rank ?? "";
+    if (response.ok) await showHistory(user);
+    else hideHistory();
   } catch (error) {
     result.textContent = "The service could not be reached.";
+    hideHistory();
   }
+}
+
+function hideHistory() {
+  const section = $("history");
+  section.hidden = true;
+  delete section.dataset.user;
+}
+
+// The player's final rank in each finished bucket of the period, newest first (the API's history).
+async function showHistory(user) {
+  const section = $("history");
+  const body = $("history-entries");
+  const period = periodSelect.value;
+  const response = await fetch(
+    `/api/v1/boards/${encodeURIComponent(boardSelect.value)}/users/${encodeURIComponent(user)}/history/${encodeURIComponent(period)}?limit=10`,
+  );
+  if (!response.ok) {
+    hideHistory();
+    return;
+  }
+  const history = await response.json();
+  $("history-period").textContent = period === "all_time" ? "periods" : `${period} periods`;
+  if (!history.entries.length) {
+    const text = period === "all_time"
+      ? "All time never ends: there are no finished periods to show."
+      : `No finished ${period} periods for ${user} yet.`;
+    body.replaceChildren(row([text], "empty", 4));
+  } else {
+    body.replaceChildren(
+      ...history.entries.map((e) => {
+        const tr = document.createElement("tr");
+        tr.dataset.bucket = e.bucket.bucket;
+        const cells = [
+          [e.bucket.bucket, ""],
+          [`${e.rank} of ${e.participants.toLocaleString()}`, "num"],
+          [e.score.toLocaleString(), "num"],
+          [`${e.percentile}%`, "num"],
+        ];
+        for (const [text, cls] of cells) {
+          const td = document.createElement("td");
+          td.textContent = text;
+          if (cls) td.className = cls;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  }
+  section.dataset.user = user;
+  section.dataset.count = String(history.entries.length);
+  section.hidden = false;
 }
 
 boardSelect.replaceChildren(...config.boards.map((b) => new Option(b.name, b.slug)));
@@ -134,8 +188,8 @@ const params = new URLSearchParams(location.search);
 if (params.get("board")) boardSelect.value = params.get("board");
 fillPeriods();
 if (params.get("period")) periodSelect.value = params.get("period");
-boardSelect.addEventListener("change", () => { fillPeriods(); connect(); });
-periodSelect.addEventListener("change", connect);
+boardSelect.addEventListener("change", () => { fillPeriods(); hideHistory(); connect(); });
+periodSelect.addEventListener("change", () => { hideHistory(); connect(); });
 $("search").addEventListener("submit", search);
 if (config.boards.length) connect();
 else setState("offline", "no boards");
