@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,93 +47,104 @@ def _may_touch_staff(request: Request) -> bool:
     return bool(getattr(request.user, "is_superuser", False))
 
 
-def _done(result: moderation.ModerationResult) -> Response:
-    return Response(s.ModerationResultSerializer(asdict(result)).data)
+class _ModerationView(APIView):
+    """One moderation operation on the player the URL names: validate, check reach, run, answer.
 
+    Subclasses name the input serializer and ``run`` the service; every
+    operation answers the same ``ModerationResult``.
+    """
 
-class RemoveScoresView(APIView):
     permission_classes = [Moderator]
+    input_serializer: type = s.ReasonInputSerializer
 
-    @extend_schema(
-        request=s.RemoveInputSerializer,
-        responses=s.ModerationResultSerializer,
-        tags=TAGS,
-        summary="Remove a player's scores",
-        description="From one board (every bucket, current and ended) or every board, in PostgreSQL and Redis. "
-        "The events stay, voided. A submit racing the removal lands before it (and is removed) or after it "
-        "(and counts from zero).",
-    )
+    def run(self, request: Request, user_id: str, data: dict) -> moderation.ModerationResult:
+        raise NotImplementedError
+
     def post(self, request: Request, user_id: str) -> Response:
-        data = _validated(s.RemoveInputSerializer, request)
+        data = _validated(self.input_serializer, request)
+        result = self.run(request, user_id, data)
+        return Response(s.ModerationResultSerializer(asdict(result)).data)
+
+
+def _operation(summary: str, description: str, request: type) -> object:
+    """The OpenAPI description of one moderation operation (every one answers a ``ModerationResult``)."""
+    return extend_schema_view(
+        post=extend_schema(
+            request=request,
+            responses=s.ModerationResultSerializer,
+            tags=TAGS,
+            summary=summary,
+            description=description,
+        )
+    )
+
+
+@_operation(
+    "Remove a player's scores",
+    "From one board (every bucket, current and ended) or every board, in PostgreSQL and Redis. The events "
+    "stay, voided. A submit racing the removal lands before it (and is removed) or after it (and counts from "
+    "zero).",
+    s.RemoveInputSerializer,
+)
+class RemoveScoresView(_ModerationView):
+    input_serializer = s.RemoveInputSerializer
+
+    def run(self, request: Request, user_id: str, data: dict) -> moderation.ModerationResult:
         board = moderation.board_by_slug(data["board"]) if data["board"] else None
         _scope_check(request, board)
-        actor = request.user.get_username()
-        return _done(
-            moderation.scores_remove(
-                user_id=user_id,
-                reason=data["reason"],
-                actor=actor,
-                board=board,
-                may_touch_staff=_may_touch_staff(request),
-            )
+        return moderation.scores_remove(
+            user_id=user_id,
+            reason=data["reason"],
+            actor=request.user.get_username(),
+            board=board,
+            may_touch_staff=_may_touch_staff(request),
         )
 
 
-class BanView(APIView):
-    permission_classes = [Moderator]
-
-    @extend_schema(
-        request=s.ReasonInputSerializer,
-        responses=s.ModerationResultSerializer,
-        tags=TAGS,
-        summary="Ban a player",
-        description="Removes the player from every read at once; their submits are refused with 403. "
-        "409 when already banned.",
-    )
-    def post(self, request: Request, user_id: str) -> Response:
-        data = _validated(s.ReasonInputSerializer, request)
+@_operation(
+    "Ban a player",
+    "Removes the player from every read at once; their submits are refused with 403. 409 when already banned.",
+    s.ReasonInputSerializer,
+)
+class BanView(_ModerationView):
+    def run(self, request: Request, user_id: str, data: dict) -> moderation.ModerationResult:
         _scope_check(request, None)
-        actor = request.user.get_username()
-        return _done(
-            moderation.player_ban(
-                user_id=user_id, reason=data["reason"], actor=actor, may_touch_staff=_may_touch_staff(request)
-            )
+        return moderation.player_ban(
+            user_id=user_id,
+            reason=data["reason"],
+            actor=request.user.get_username(),
+            may_touch_staff=_may_touch_staff(request),
         )
 
 
-class UnbanView(APIView):
-    permission_classes = [Moderator]
+@_operation(
+    "Unban a player",
+    "Rebuilds the player's standings from their non-voided events. 409 when not banned.",
+    s.OptionalReasonInputSerializer,
+)
+class UnbanView(_ModerationView):
+    input_serializer = s.OptionalReasonInputSerializer
 
-    @extend_schema(
-        request=s.OptionalReasonInputSerializer,
-        responses=s.ModerationResultSerializer,
-        tags=TAGS,
-        summary="Unban a player",
-        description="Rebuilds the player's standings from their non-voided events. 409 when not banned.",
-    )
-    def post(self, request: Request, user_id: str) -> Response:
-        data = _validated(s.OptionalReasonInputSerializer, request)
+    def run(self, request: Request, user_id: str, data: dict) -> moderation.ModerationResult:
         _scope_check(request, None)
-        return _done(moderation.player_unban(user_id=user_id, reason=data["reason"], actor=request.user.get_username()))
+        return moderation.player_unban(user_id=user_id, reason=data["reason"], actor=request.user.get_username())
 
 
-class EraseView(APIView):
+@_operation(
+    "Erase a player (GDPR)",
+    "Removes the player from every board in both stores, revokes their tokens and replaces their id with a "
+    "tombstone everywhere it was kept. Cannot be undone.",
+    s.OptionalReasonInputSerializer,
+)
+class EraseView(_ModerationView):
     # Erasure cannot be undone and is no game server's business: operators (staff) only.
     permission_classes = [IsAdminUser]
+    input_serializer = s.OptionalReasonInputSerializer
 
-    @extend_schema(
-        request=s.OptionalReasonInputSerializer,
-        responses=s.ModerationResultSerializer,
-        tags=TAGS,
-        summary="Erase a player (GDPR)",
-        description="Removes the player from every board in both stores, revokes their tokens and replaces "
-        "their id with a tombstone everywhere it was kept. Cannot be undone.",
-    )
-    def post(self, request: Request, user_id: str) -> Response:
-        data = _validated(s.OptionalReasonInputSerializer, request)
-        actor = request.user.get_username()
-        return _done(
-            moderation.player_erase(
-                user_id=user_id, reason=data["reason"], actor=actor, may_touch_staff=_may_touch_staff(request)
-            )
+    def run(self, request: Request, user_id: str, data: dict) -> moderation.ModerationResult:
+        return moderation.player_erase(
+            user_id=user_id,
+            reason=data["reason"],
+            actor=request.user.get_username(),
+            may_touch_staff=_may_touch_staff(request),
         )
