@@ -198,8 +198,9 @@ def _validate_submission(board: Board, value: Any, idempotency_key: str | None, 
         errors["value"] = "A whole number is required."
     elif not board.min_value <= value <= board.max_value:
         errors["value"] = f"Must be between {board.min_value} and {board.max_value} on board {board.slug!r}."
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
-        errors["idempotency_key"] = "Must be 1 to 128 characters."
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128 and idempotency_key.isprintable()):
+        # Printable only: a header may carry a NUL or an unpaired surrogate, which PostgreSQL cannot store.
+        errors["idempotency_key"] = "Must be 1 to 128 printable characters."
     if metadata is not None:
         if not isinstance(metadata, dict):
             errors["metadata"] = "Must be a JSON object."

@@ -338,14 +338,25 @@ def test_nul_in_a_form_body_is_refused_by_the_parser_like_in_json(api_client):
         assert list(body) == [field] and "NUL" in body[field][0]
 
 
-def test_a_database_data_error_is_a_json_400_not_a_500(auth_client):
-    """Finding 6, belt and braces: a value PostgreSQL refuses (here a NUL in a header) is the client's error."""
+def test_a_nul_in_the_idempotency_key_header_is_a_field_400(auth_client):
+    """Finding 6 for headers: the key is validated like the body's field, before PostgreSQL sees it."""
     auth_client.raise_request_exception = False
     response = auth_client.post(
         "/api/v1/boards/score/scores", {"value": 1}, format="json", HTTP_IDEMPOTENCY_KEY="key\x00with-nul"
     )
-    assert _is_json_error(response, 400)["request_id"]
+    assert "idempotency_key" in _is_json_error(response, 400)
     assert not ScoreEvent.objects.exists()
+
+
+def test_a_database_data_error_is_a_json_400_not_a_500():
+    """Finding 6, belt and braces: a value PostgreSQL refuses that no check caught is the client's error."""
+    from django.db import DataError
+
+    from leaderboard_project.exceptions import api_exception_handler
+
+    response = api_exception_handler(DataError("invalid byte sequence"), {})
+    assert response.status_code == 400
+    assert response.data["detail"]
 
 
 @pytest.mark.parametrize("url", ["/api/v1/reports/top-players", "/v1/reports/top_players"])
