@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -155,6 +156,7 @@ def attempt(delivery_id: str, *, retries: int = 0) -> Attempt:
         delivery.last_status_code = code
         delivery.last_error = error[:ERROR_LIMIT]
         retry_in = None
+        delivery.next_attempt_at = None
         if not error:
             delivery.status = WebhookDelivery.Status.SUCCEEDED
             delivery.delivered_at = timezone.now()
@@ -164,10 +166,40 @@ def attempt(delivery_id: str, *, retries: int = 0) -> Attempt:
             outcome = "failed"
         else:
             retry_in = backoff_seconds(retries + 1)
+            delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
             outcome = "retrying"
         delivery.save(
-            update_fields=["status", "attempts", "last_status_code", "last_error", "response_ms", "delivered_at"]
+            update_fields=[
+                "status",
+                "attempts",
+                "last_status_code",
+                "last_error",
+                "response_ms",
+                "delivered_at",
+                "next_attempt_at",
+            ]
         )
     log = logger.info if not error else logger.warning
     log("webhook %s to %s: %s (%s) %s", delivery_id, endpoint.url, outcome, code, error[:200])
     return Attempt(outcome, sent=True, retry_in=retry_in)
+
+
+def overdue_take(*, grace_seconds: int = 120, limit: int = 200) -> list[str]:
+    """Pending deliveries whose next attempt is long overdue (their task was lost), to be queued again.
+
+    A broker that was down when the archive committed, or a worker that lost a
+    retry's message, leaves a delivery pending with nothing queued. Each one
+    returned has its next attempt moved ``grace_seconds`` ahead, so it is not
+    taken again while its new task waits for a worker; ``attempt`` locks the row
+    and never sends after a success, so a delivery queued twice is delivered once.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        due = WebhookDelivery.objects.select_for_update(skip_locked=True).filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=grace_seconds)
+        )
+        ids = [str(i) for i in due.order_by("next_attempt_at").values_list("delivery_id", flat=True)[:limit]]
+        WebhookDelivery.objects.filter(delivery_id__in=ids).update(
+            next_attempt_at=now + timedelta(seconds=grace_seconds)
+        )
+    return ids

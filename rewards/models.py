@@ -66,11 +66,17 @@ class WebhookDelivery(models.Model):
     response_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Duration of the latest attempt.")
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due while pending (None once succeeded or failed): a pending
+    # delivery long past it lost its queued task, and the sweep queues it again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
 
     class Meta:
         constraints = [
             # Beat may fire twice: one logical delivery per endpoint and archive.
             models.UniqueConstraint(fields=["endpoint", "archive"], name="webhookdelivery_unique_endpoint_archive"),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="webhookdelivery_due")
         ]
         ordering = ["-created_at"]
         verbose_name_plural = "webhook deliveries"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from leaderboard.models import Board
 from leaderboard_project.exceptions import NotFound
@@ -31,6 +32,8 @@ def deliveries_redeliver(deliveries: QuerySet[WebhookDelivery]) -> int:
     """Set deliveries pending again (a new run of retries, same delivery id) and queue them."""
     with transaction.atomic():
         ids = list(deliveries.values_list("delivery_id", flat=True))
-        WebhookDelivery.objects.filter(delivery_id__in=ids).update(status=WebhookDelivery.Status.PENDING)
+        WebhookDelivery.objects.filter(delivery_id__in=ids).update(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now()
+        )
         transaction.on_commit(lambda: deliveries_enqueue(ids), robust=True)
     return len(ids)

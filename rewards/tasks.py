@@ -33,3 +33,13 @@ def deliveries_enqueue(delivery_ids: Iterable[object]) -> None:
             pass
         except Exception:
             logger.exception("webhook delivery %s could not be queued; it stays pending", delivery_id)
+
+
+@shared_task(ignore_result=True, expires=60)
+def sweep_deliveries() -> int:
+    """Beat, every minute: queue again the pending deliveries whose task was lost."""
+    ids = delivery.overdue_take()
+    if ids:
+        logger.warning("webhook deliveries queued again after their task was lost: %d", len(ids))
+        deliveries_enqueue(ids)
+    return len(ids)

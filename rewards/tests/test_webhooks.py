@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -272,3 +272,38 @@ def test_the_admin_creates_an_endpoint_with_a_generated_secret(client, receiver)
     assert response.status_code == 302, response.content[:2000]
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret.startswith("whsec_") and len(endpoint.secret) > 40
+
+
+def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweep_and_delivered_once(settings):
+    """The broker was down at commit (or a retry's message was lost): beat's sweep sends it, once."""
+    from rewards import tasks
+
+    board = board_with_scores()
+    with Receiver([500]) as receiver:
+        endpoint_for(board, receiver)
+        rollover.buckets_finalise_ended(now=AFTER)  # attempt 1: 500; the retry's message is "lost" (eager)
+        row = WebhookDelivery.objects.get()
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert row.next_attempt_at > row.created_at  # due after the backoff
+        assert tasks.sweep_deliveries() == 0  # not overdue yet: its retry may still come
+        long_ago = row.created_at - timedelta(hours=1)
+        WebhookDelivery.objects.filter(pk=row.pk).update(next_attempt_at=long_ago)  # long overdue
+        assert tasks.sweep_deliveries() == 1
+        assert tasks.sweep_deliveries() == 0  # taken: not queued twice while it waits
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.next_attempt_at) == ("succeeded", 2, None)
+    assert len(receiver.received) == 2
+    WebhookDelivery.objects.filter(pk=row.pk).update(next_attempt_at=long_ago)
+    assert tasks.sweep_deliveries() == 0  # succeeded deliveries are never swept
+
+
+def test_the_sweep_is_scheduled_every_minute():
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTask
+
+    # Transactional tests flush what migrations wrote: run the migration's function again.
+    importlib.import_module("rewards.migrations.0002_delivery_sweep").create_schedule(apps, None)
+    task = PeriodicTask.objects.get(task="rewards.tasks.sweep_deliveries")
+    assert (task.interval.every, task.interval.period, task.enabled) == (60, "seconds", True)
