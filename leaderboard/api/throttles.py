@@ -53,6 +53,25 @@ def _hashed(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _count(op, scope: str, ident: str, rate: str | None) -> tuple[int, int, int] | None:
+    """``(count, limit, seconds left)`` from ``op`` (``rate_hit`` counts one, ``rate_count`` only reads).
+
+    None when there is no limit (no rate, or nothing to count against), or when
+    Redis is unavailable: then the limit is not enforced, which is logged and counted.
+    """
+    parsed = parse_rate(rate)
+    if parsed is None or not ident:
+        return None
+    limit, window = parsed
+    try:
+        count, left = op(scope=scope, ident=ident, window=window)
+    except redis_store.RedisUnavailable as exc:
+        metrics.REDIS_ERRORS.labels("rate_limit").inc()
+        logger.warning("limit %s not enforced, Redis unavailable: %s", scope, exc)
+        return None
+    return count, limit, left
+
+
 class _RedisThrottle(BaseThrottle):
     """A throttle whose counters live in Redis; ``wait()`` reports the window's rest."""
 
@@ -64,18 +83,9 @@ class _RedisThrottle(BaseThrottle):
 
     def charge(self, scope: str, ident: str, rate: str | None) -> bool:
         """Count one hit against ``rate``; False (and ``retry_after`` set) past it."""
-        parsed = parse_rate(rate)
-        if parsed is None:
-            return True
-        limit, window = parsed
-        try:
-            hits, left = redis_store.rate_hit(scope=scope, ident=ident, window=window)
-        except redis_store.RedisUnavailable as exc:
-            metrics.REDIS_ERRORS.labels("rate_limit").inc()
-            logger.warning("rate limit %s not enforced, Redis unavailable: %s", scope, exc)
-            return True
-        if hits > limit:
-            self.retry_after = left
+        counted = _count(redis_store.rate_hit, scope, ident, rate)
+        if counted is not None and counted[0] > counted[1]:
+            self.retry_after = counted[2]
             return False
         return True
 
@@ -144,20 +154,10 @@ class LoginFailureThrottle(_RedisThrottle):
     """
 
     def allow_request(self, request, view) -> bool:
-        username = _login_username(request)
-        for scope, ident, rate in _login_limits(request, username):
-            parsed = parse_rate(rate)
-            if parsed is None or not ident:
-                continue
-            limit, window = parsed
-            try:
-                failures, left = redis_store.rate_count(scope=scope, ident=ident, window=window)
-            except redis_store.RedisUnavailable as exc:
-                metrics.REDIS_ERRORS.labels("rate_limit").inc()
-                logger.warning("login limit %s not enforced, Redis unavailable: %s", scope, exc)
-                return True
-            if failures >= limit:
-                self.retry_after = left
+        for scope, ident, rate in _login_limits(request, _login_username(request)):
+            counted = _count(redis_store.rate_count, scope, ident, rate)
+            if counted is not None and counted[0] >= counted[1]:
+                self.retry_after = counted[2]
                 logger.warning("login refused: too many failures (%s)", scope)
                 return False
         return True
@@ -165,14 +165,5 @@ class LoginFailureThrottle(_RedisThrottle):
 
 def login_failed(request) -> None:
     """Count a failed login against its username and its client address."""
-    username = _login_username(request)
-    for scope, ident, rate in _login_limits(request, username):
-        parsed = parse_rate(rate)
-        if parsed is None or not ident:
-            continue
-        try:
-            redis_store.rate_hit(scope=scope, ident=ident, window=parsed[1])
-        except redis_store.RedisUnavailable as exc:
-            metrics.REDIS_ERRORS.labels("rate_limit").inc()
-            logger.warning("failed login not counted, Redis unavailable: %s", exc)
-            return
+    for scope, ident, rate in _login_limits(request, _login_username(request)):
+        _count(redis_store.rate_hit, scope, ident, rate)
