@@ -8,6 +8,7 @@ PostgreSQL is the source of truth: every accepted submission is a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -255,6 +256,14 @@ class ScoreEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.value:+d} on {self.board_id}"
+
+
+def in_buckets(buckets: Iterable[Bucket]) -> Q:
+    """Standings (or any rows keyed by period and bucket start) in one of ``buckets``."""
+    q = Q()
+    for bucket in buckets:
+        q |= Q(period=bucket.period, bucket_start=bucket.start)
+    return q
 
 
 class Standing(models.Model):

@@ -37,13 +37,13 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 
 from . import redis_store, services
-from .models import Board, ModerationAction, PeriodArchive, ReconciliationRun, ScoreEvent, Standing
+from .models import Board, ModerationAction, PeriodArchive, ReconciliationRun, ScoreEvent, Standing, in_buckets
 from .periods import Bucket, bucket_starting
 
 logger = logging.getLogger(__name__)
@@ -416,12 +416,9 @@ def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget
         # The fence first, in the same script: a submit that committed before this
         # moderation but mirrors after it must not put the player back.
         redis_store.member_sync(board_slug=board.slug, member=user_id, buckets=absent, forget_watch=forget, fence=fence)
-        q = Q()
-        for bucket in buckets:
-            q |= Q(period=bucket.period, bucket_start=bucket.start)
         current = {
             (p, s): score
-            for p, s, score in Standing.objects.filter(q, board=board, user_id=user_id).values_list(
+            for p, s, score in Standing.objects.filter(in_buckets(buckets), board=board, user_id=user_id).values_list(
                 "period", "bucket_start", "score"
             )
         }

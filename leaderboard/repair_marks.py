@@ -34,15 +34,19 @@ _reload_lock = threading.Lock()
 
 def is_marked(*, board_id: int, period: str, bucket_start: datetime) -> bool:
     """Whether the bucket's Redis copy must not be served (a repair is pending)."""
-    if time.monotonic() >= _fresh_until:
-        _reload()
-    return (board_id, period, bucket_start) in _marks if _marks else False
+    marks = _current()
+    return (board_id, period, bucket_start) in marks if marks else False
 
 
 def any_marked(*, board_id: int) -> bool:
+    """Whether any bucket of the board is marked (its cached user details may be behind too)."""
+    return any(mark[0] == board_id for mark in _current())
+
+
+def _current() -> frozenset[_Mark]:
     if time.monotonic() >= _fresh_until:
         _reload()
-    return any(mark[0] == board_id for mark in _marks)
+    return _marks
 
 
 def note(*, board_id: int, period: str, bucket_start: datetime) -> None:

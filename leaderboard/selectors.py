@@ -22,7 +22,7 @@ from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subq
 from django.utils import timezone
 
 from . import metrics, redis_store, repair_marks
-from .models import Board, PeriodArchive, Standing
+from .models import Board, PeriodArchive, Standing, in_buckets
 from .periods import PERIOD_ORDER, Bucket, Period, bucket_starting
 from .services import USER_DETAILS_TTL, bucket_warm_on_miss, repair_soon
 
@@ -328,10 +328,11 @@ def user_stats(*, board: Board, user_id: str, at: datetime | None = None) -> Use
 
 
 def _pg_user_stats(board: Board, user_id: str, buckets: dict[str, Bucket], *, cache: bool) -> UserStats:
-    q = Q()
-    for bucket in buckets.values():
-        q |= Q(period=bucket.period, bucket_start=bucket.start)
-    rows = list(Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score", "updated_at"))
+    rows = list(
+        Standing.objects.filter(in_buckets(buckets.values()), board=board, user_id=user_id).values_list(
+            "period", "score", "updated_at"
+        )
+    )
     scores = dict.fromkeys(buckets, 0)
     updated_at = None
     for period, score, changed in rows:

@@ -35,13 +35,12 @@ import psycopg.errors
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, NotSupportedError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound, OutcomeUnknown
 
 from . import metrics, redis_store, repair_marks
-from .models import SCORE_LIMIT, Board, BucketRepair, ScoreEvent, Standing
+from .models import SCORE_LIMIT, Board, BucketRepair, ScoreEvent, Standing, in_buckets
 from .periods import Bucket, Period, bucket_starting
 
 logger = logging.getLogger(__name__)
@@ -510,10 +509,9 @@ def _in_doubt_resolve(
                 "submit for %s on %s lost its connection before committing; running it again", user_id, board.slug
             )
             return None
-        q = Q()
-        for bucket in buckets:
-            q |= Q(period=bucket.period, bucket_start=bucket.start)
-        scores = dict(Standing.objects.filter(q, board=board, user_id=user_id).values_list("period", "score"))
+        scores = dict(
+            Standing.objects.filter(in_buckets(buckets), board=board, user_id=user_id).values_list("period", "score")
+        )
     except (DatabaseError, OutcomeUnknown) as exc:
         connection.close()
         logger.error("submit for %s on %s: outcome unknown (%s)", user_id, board.slug, exc)
@@ -614,17 +612,8 @@ def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
 
 def buckets_mark_for_repair(*, board: Board, buckets: list[Bucket], reason: str) -> None:
     """Record buckets whose Redis copy is behind PostgreSQL (repaired by a task)."""
-    now = timezone.now()
     try:
-        BucketRepair.objects.bulk_create(
-            [
-                BucketRepair(board=board, period=b.period, bucket_start=b.start, reason=reason[:300], created_at=now)
-                for b in buckets
-            ],
-            update_conflicts=True,
-            unique_fields=["board", "period", "bucket_start"],
-            update_fields=["reason", "created_at"],
-        )
+        _marks_upsert([(board, b.period, b.start, reason) for b in buckets])
     except Exception:  # the database failing too must not hide the first error
         logger.exception("could not mark buckets of %s for repair in PostgreSQL", board.slug)
         _mark_in_redis(board=board, buckets=buckets, reason=reason)
@@ -657,13 +646,20 @@ def _pending_marks_move() -> None:
         board_id, period, start = name.split("|", 2)
         if int(board_id) in boards:
             marks.append((boards[int(board_id)], period, datetime.fromisoformat(start), reason))
+    _marks_upsert(marks)
+    redis_store.repair_pending_done(fields=list(pending))
+
+
+def _marks_upsert(marks: list[tuple[Board, str, datetime, str]]) -> None:
+    """Write repair marks; a bucket marked again gets the new reason and time (a repair that
+    started earlier then keeps the mark, see ``buckets_repair_marked``)."""
+    now = timezone.now()
     BucketRepair.objects.bulk_create(
-        [BucketRepair(board=b, period=p, bucket_start=t, reason=r, created_at=timezone.now()) for b, p, t, r in marks],
+        [BucketRepair(board=b, period=p, bucket_start=t, reason=r[:300], created_at=now) for b, p, t, r in marks],
         update_conflicts=True,
         unique_fields=["board", "period", "bucket_start"],
         update_fields=["reason", "created_at"],
     )
-    redis_store.repair_pending_done(fields=list(pending))
 
 
 def repair_soon() -> None:
