@@ -3,9 +3,8 @@
 ``/ws/boards/<slug>/<period>/`` sends the current top N as ``leaderboard_update``
 on connect and again whenever it changes. A client that authenticates (a JWT
 in ``?token=`` or a first message ``{"type": "auth", "token": ...}``) also gets
-``rank_update`` events for its own rank. ``/ws/leaderboard/`` serves seed 002's
-clients: the ``score`` board's all-time top 10 as
-``{"event": "leaderboard_update", "data": {"leaderboard": [{"userId", "score"}]}}``.
+``rank_update`` events for its own rank. Seed 002's ``/ws/leaderboard/`` is the
+same consumer with another payload shape (``seeds.consumers``).
 
 Close codes: 4404 unknown board or period, 4401 invalid token.
 
@@ -171,7 +170,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         try:
-            self.board, self.period = await _resolve(kwargs.get("slug", "score"), kwargs.get("period", "all_time"))
+            self.board, self.period = await _resolve(kwargs["slug"], kwargs["period"])
         except ServiceError:
             # Accepted first: a close before the accept is an HTTP 403 at the handshake,
             # and the client would never see the close code.
@@ -300,9 +299,3 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
                     "score": event["scores"].get(self.period),
                 }
             )
-
-
-class Seed002Consumer(LeaderboardConsumer):
-    """Seed 002's clients: the score board's all-time top 10 in its own payload shape."""
-
-    shape = broadcasts.SEED002

@@ -6,5 +6,4 @@ from . import consumers
 
 websocket_urlpatterns = [
     re_path(r"^ws/boards/(?P<slug>[-a-zA-Z0-9_]+)/(?P<period>[a-z_-]+)/?$", consumers.LeaderboardConsumer.as_asgi()),
-    re_path(r"^ws/leaderboard/?$", consumers.Seed002Consumer.as_asgi()),
 ]

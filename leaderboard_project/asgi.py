@@ -13,6 +13,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from leaderboard.routing import websocket_urlpatterns  # noqa: E402
+from seeds.routing import websocket_urlpatterns as seed_websocket_urlpatterns  # noqa: E402
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -51,7 +52,7 @@ application = ProtocolTypeRouter(
         # Served here too so one ASGI server can do everything in a pinch;
         # the run command sends HTTP through the faster WSGI server.
         "http": django_asgi_app,
-        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns + seed_websocket_urlpatterns)),
     }
 )
 

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "accounts",
     "leaderboard",
+    # The seeds' surfaces, adapters over the leaderboard core.
+    "seeds",
     "reports",
     "rewards",
 ]

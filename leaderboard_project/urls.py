@@ -24,9 +24,9 @@ urlpatterns = [
     ),
     path("api/v1/auth/", include("accounts.api.urls")),
     # Hourly reconciliation management (seed 001's surface).
-    path("api/periodic-sync/", include("leaderboard.api.sync_urls")),
+    path("api/periodic-sync/", include("seeds.api.sync_urls")),
     # The seeds' documented endpoints, as thin adapters over the same services.
-    path("", include("leaderboard.api.compat_urls")),
+    path("", include("seeds.api.compat_urls")),
     path("", include("reports.api.urls")),
     # A board's webhook endpoints (rewards at period end); no BoardViewSet route matches these paths.
     path("", include("rewards.api.urls")),

@@ -260,37 +260,6 @@ def test_authenticating_again_on_one_socket_moves_the_watcher_count_to_the_new_u
     ]
 
 
-def test_seed002_clients_get_their_payload_shape():
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("leaderboard.migrations.0002_default_boards").create_default_boards(apps, None)
-    board = services.board_get(slug="score")
-    seed(board, {"user123": 5000, "user456": 4800})
-
-    async def scenario():
-        ws = WebsocketCommunicator(APP, "/ws/leaderboard/")
-        await ws.connect()
-        first = await ws.receive_json_from(timeout=5)
-        await submit(board=board, user_id="user456", value=300)
-        pushed = await updates(ws, seconds=1.0)
-        await ws.disconnect()
-        return first, pushed
-
-    first, pushed = run(scenario)
-    assert first == {
-        "event": "leaderboard_update",
-        "data": {"leaderboard": [{"userId": "user123", "score": 5000}, {"userId": "user456", "score": 4800}]},
-    }
-    assert pushed == [
-        {
-            "event": "leaderboard_update",
-            "data": {"leaderboard": [{"userId": "user456", "score": 5100}, {"userId": "user123", "score": 5000}]},
-        }
-    ]
-
-
 class StalledConsumer(LeaderboardConsumer):
     """A client whose socket stops draining after its snapshot (uvicorn's send then waits)."""
 

@@ -22,14 +22,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.selectors import user_get_by_public_id
 from accounts.services import user_register
 from leaderboard import redis_store, selectors, services
+from leaderboard.api.permissions import SubmitPermission, named_in_body
+from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, SubmitRateThrottle, login_failed
 from leaderboard.models import Board
 from leaderboard_project.exceptions import InvalidInput, NotFound, ServiceError
 from leaderboard_project.negotiation import CheckedFormParser, CheckedMultiPartParser, FastJSONParser
 from reports.selectors import top_players
 
 from . import compat_serializers as s
-from .permissions import SubmitPermission, named_in_body
-from .throttles import LoginFailureThrottle, RegisterRateThrottle, SubmitRateThrottle, login_failed
 
 POMO_PERIODS = ("daily", "weekly", "monthly", "yearly")
 
