@@ -146,21 +146,55 @@ class SubmitResult:
     cache_updated: bool = False
 
 
+def score_submit_as(
+    *,
+    board: Board,
+    caller: Any,
+    named: object,
+    value: int,
+    idempotency_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> SubmitResult:
+    """A caller's submission: whom it is booked to, whether the caller may, then ``score_submit``.
+
+    The one place every surface (the core API, the seeds' adapters) submits for a
+    caller. ``named`` is the user id the request names (None when the surface
+    books to its caller): the target is ``submit_target``'s, so the rule the
+    rate limits were charged by is the rule that books the score. A trusted
+    caller's first submit for a player this service has not seen creates the
+    player (``_may_create_players``). The caller is recorded as the submitter.
+    Raises ``Forbidden`` when the caller may not submit there, and whatever
+    ``score_submit`` raises.
+    """
+    user_id = submit_target(board=board, caller=caller, named=named)
+    return score_submit(
+        board=board,
+        user_id=user_id,
+        value=value,
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+        submitted_by=caller.get_username(),
+        create_user=_may_create_players(caller=caller, user_id=user_id),
+    )
+
+
 def submit_target(*, board: Board, caller: Any, named: object) -> str:
     """The user a submission is booked to, once the caller is allowed to book it there.
 
-    ``named`` is the user id the request names (raw, before validation; None when
-    the surface books to its caller). Raises ``Forbidden`` like
-    ``submit_permission_check``. A name of a type no user id can have is left to
+    ``named`` is the user id the request names (raw or validated; None when the
+    surface books to its caller). Raises ``Forbidden`` like
+    ``_submit_permission_check``. A name of a type no user id can have is left to
     the input validation (a 400), and the submission is then the caller's own.
+    The submit permission (and so the rate limits) and ``score_submit_as`` both
+    decide the target here.
     """
     user_id = str(named)[:64] if isinstance(named, (str, int)) and not isinstance(named, bool) and named != "" else ""
     user_id = user_id or caller.get_username()
-    submit_permission_check(board=board, caller=caller, user_id=user_id)
+    _submit_permission_check(board=board, caller=caller, user_id=user_id)
     return user_id
 
 
-def submit_permission_check(*, board: Board, caller: Any, user_id: str) -> None:
+def _submit_permission_check(*, board: Board, caller: Any, user_id: str) -> None:
     """Who may submit: a user for themselves; others and authoritative boards need trust.
 
     A caller with rights (a service key) needs the ``submit`` right on this
@@ -179,10 +213,10 @@ def submit_permission_check(*, board: Board, caller: Any, user_id: str) -> None:
         raise Forbidden("You may only submit scores for yourself.")
 
 
-def may_create_players(*, caller: Any, user_id: str) -> bool:
+def _may_create_players(*, caller: Any, user_id: str) -> bool:
     """Whether a submit by ``caller`` for ``user_id`` may create that player if unknown.
 
-    Only for someone else (past ``submit_permission_check``, so a trusted
+    Only for someone else (past ``_submit_permission_check``, so a trusted
     caller); a service key also needs its ``create_players`` right.
     """
     if user_id == caller.get_username():

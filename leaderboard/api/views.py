@@ -142,18 +142,14 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
         throttle_classes=[SubmitRateThrottle],
     )
     def submit(self, request: Request, slug: str) -> Response:
-        board = self.get_board()
         data = validated(s.SubmitInputSerializer, request.data)
-        user_id = data.get("user_id") or request.user.get_username()
-        services.submit_permission_check(board=board, caller=request.user, user_id=user_id)
-        result = services.score_submit(
-            board=board,
-            user_id=user_id,
+        result = services.score_submit_as(
+            board=self.get_board(),
+            caller=request.user,
+            named=data.get("user_id"),
             value=data["value"],
             idempotency_key=data.get("idempotency_key") or request.headers.get("Idempotency-Key"),
             metadata=data.get("metadata"),
-            submitted_by=request.user.get_username(),
-            create_user=services.may_create_players(caller=request.user, user_id=user_id),
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         return json_response(s.submit_payload(result), status=code)

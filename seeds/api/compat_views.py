@@ -55,18 +55,15 @@ class CompatSubmitView(APIView):
     def named_user(self, request: Request) -> object:
         return named_in_body(request) if self.names_user else None
 
-    def submit(self, request: Request, *, user_id: str, value: int, field: str) -> services.SubmitResult:
-        """Submit; a bad value is reported under the seed's own field name (``field``)."""
-        board = self.get_board()
-        services.submit_permission_check(board=board, caller=request.user, user_id=user_id)
+    def submit(self, request: Request, *, named: str | None, value: int, field: str) -> services.SubmitResult:
+        """Submit for the user the body names (None: the caller); a bad value is reported under ``field``."""
         try:
-            return services.score_submit(
-                board=board,
-                user_id=user_id,
+            return services.score_submit_as(
+                board=self.get_board(),
+                caller=request.user,
+                named=named,
                 value=value,
-                submitted_by=request.user.get_username(),
                 idempotency_key=request.headers.get("Idempotency-Key"),
-                create_user=services.may_create_players(caller=request.user, user_id=user_id),
             )
         except InvalidInput as exc:
             if "value" in exc.fields:
@@ -93,7 +90,7 @@ class PomoUpdateView(CompatSubmitView):
     )
     def post(self, request: Request) -> Response:
         data = valid(s.PomoUpdateRequest, request.data)
-        result = self.submit(request, user_id=data["user_id"], value=data["count"], field="count")
+        result = self.submit(request, named=data["user_id"], value=data["count"], field="count")
         stats = selectors.user_stats(board=result.board, user_id=result.user_id)
         return Response(
             {"success": True, "user_id": result.user_id, **pomo_fields(stats), "updated_at": stats.updated_at}
@@ -290,7 +287,7 @@ class ScoreIncrementView(CompatSubmitView):
     )
     def post(self, request: Request) -> Response:
         data = valid(s.IncrementRequest, request.data)
-        result = self.submit(request, user_id=request.user.get_username(), value=data["points"], field="points")
+        result = self.submit(request, named=None, value=data["points"], field="points")
         return Response({"success": True, "newScore": result.scores["all_time"]})
 
 
@@ -309,7 +306,7 @@ class GameSubmitView(CompatSubmitView):
     )
     def post(self, request: Request) -> Response:
         data = valid(s.GameSubmitRequest, request.data)
-        result = self.submit(request, user_id=data["user_id"], value=data["score"], field="score")
+        result = self.submit(request, named=data["user_id"], value=data["score"], field="score")
         return Response(
             {
                 "success": True,
@@ -402,7 +399,7 @@ class V1ScoreSubmitView(CompatSubmitView):
     )
     def post(self, request: Request) -> Response:
         data = valid(s.V1ScoreRequest, request.data)
-        result = self.submit(request, user_id=request.user.get_username(), value=data["score"], field="score")
+        result = self.submit(request, named=None, value=data["score"], field="score")
         return Response(
             {
                 "username": result.user_id,
