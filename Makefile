@@ -15,17 +15,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-## run: web (WSGI) + WebSockets (ASGI) + Celery worker + Celery beat, with embedded PostgreSQL/Valkey unless DATABASE_URL/REDIS_URL are set
+## run: the Procfile's processes, web (WSGI) + WebSockets (ASGI) + Celery worker + Celery beat, with embedded PostgreSQL/Valkey
+## unless DATABASE_URL/REDIS_URL are set; the stack runs everything with leaderboard_project.settings_dev (devtools installed)
 run: $(STAMP)
-	$(PY) -m leaderboard_project.stack run
+	$(PY) -m devtools.stack run
 
 ## test: the whole test suite against real, throw-away PostgreSQL and Valkey (or DATABASE_URL/REDIS_URL)
 test: $(STAMP)
-	$(PY) -m leaderboard_project.stack test -- $(ARGS)
+	$(PY) -m devtools.stack test -- $(ARGS)
 
 ## fuzz: schemathesis over the whole OpenAPI schema, SCHEMATHESIS_EXAMPLES (default 100) requests per operation; CI runs fewer
 fuzz: $(STAMP)
-	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-100} $(PY) -m leaderboard_project.stack test -- -p no:cacheprovider leaderboard_project/tests/test_schemathesis.py $(ARGS)
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-100} $(PY) -m devtools.stack test -- -p no:cacheprovider leaderboard_project/tests/test_schemathesis.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -45,7 +46,7 @@ format: $(STAMP)
 
 ## services: only PostgreSQL and Valkey, with the data of `make run`
 services: $(STAMP)
-	$(PY) -m leaderboard_project.stack services
+	$(PY) -m devtools.stack services
 
 ## manage: a management command on the servers of `make run`, e.g. make manage ARGS="warm_cache" (same as ./manage warm_cache)
 manage: $(STAMP)
@@ -64,8 +65,9 @@ superuser: $(STAMP)
 		exit 1; \
 	fi
 
-# A benchmark command on throw-away servers that keep fsync on, like production ones.
-bench_command = STACK_DURABLE=1 $(PY) -m leaderboard_project.stack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) manage.py $(1) $(ARGS)'
+# A benchmark command (the devtools app, through the stack's settings_dev) on throw-away servers that keep fsync on,
+# like production ones.
+bench_command = STACK_DURABLE=1 $(PY) -m devtools.stack exec -- sh -c '$(PY) manage.py migrate -v0 && $(PY) manage.py $(1) $(ARGS)'
 
 ## bench: the core engine benchmark (1,000,000 users) on throw-away but durable servers
 bench: $(STAMP)

@@ -119,7 +119,7 @@ class DisposableRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        from leaderboard_project.stack import port_open, spawn, valkey_server_binary, wait_until
+        from devtools.stack import port_open, spawn, valkey_server_binary, wait_until
 
         argv = [
             valkey_server_binary(),

@@ -347,8 +347,6 @@ REWARDS_WEBHOOK_TOP_N = env.int("REWARDS_WEBHOOK_TOP_N", default=100)
 # Reports: the longest date range one report may cover.
 REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)
 
-# Serves /_bench/bare (a bare Django JSON view, the ceiling of `manage.py benchmark`); never in production.
-BENCHMARK_VIEWS = env.bool("BENCHMARK_VIEWS", default=False)
 # Seconds a process trusts its copy of the buckets marked for repair (never served from Redis meanwhile).
 LEADERBOARD_REPAIR_MARKS_SECONDS = env.float("LEADERBOARD_REPAIR_MARKS_SECONDS", default=1.0)
 # Seconds a process reuses a board it loaded (saving a board clears it in that process).

@@ -8,7 +8,10 @@ os.environ.setdefault("SECURE_HTTPS", "false")
 os.environ.setdefault("DATABASE_POOL", "false")
 
 from .settings import *  # noqa: F403
-from .settings import DATABASES
+from .settings import DATABASES, INSTALLED_APPS
+
+# The dev-only app's tests run too; the URLconf stays production's (devtools' tests name theirs).
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
@@ -37,6 +36,3 @@ handler400 = "leaderboard_project.errors.bad_request"
 handler403 = "leaderboard_project.errors.permission_denied"
 handler404 = "leaderboard_project.errors.page_not_found"
 handler500 = "leaderboard_project.errors.server_error"
-
-if settings.BENCHMARK_VIEWS:
-    urlpatterns.append(path("_bench/bare", views.bench_bare))

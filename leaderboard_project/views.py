@@ -124,9 +124,3 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
     response = HttpResponseRedirect(static("leaderboard/favicon.svg"))
     patch_cache_control(response, public=True, max_age=86400)
     return response
-
-
-def bench_bare(request: HttpRequest) -> JsonResponse:
-    """Ten ranked entries as JSON with no framework work: the benchmark's ceiling."""
-    entries = [{"user_id": f"user{i:07d}", "score": 1000 - i, "rank": i + 1} for i in range(10)]
-    return JsonResponse({"entries": entries})

@@ -27,11 +27,11 @@ from django.conf import settings as django_settings
 from django.db import connection, connections
 from django.utils import timezone
 
+from devtools.stack import free_port, websocket_command
 from leaderboard import rollover, services
 from leaderboard.models import Board, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard_project.conftest_helpers import bearer
-from leaderboard_project.stack import free_port, websocket_command
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

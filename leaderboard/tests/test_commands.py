@@ -1,4 +1,4 @@
-"""Management commands: cache warming and demo data."""
+"""Management commands: cache warming."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from leaderboard import redis_store, services
-from leaderboard.models import ScoreEvent, Standing
+from leaderboard.models import ScoreEvent
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import pg_members, redis_members
 
@@ -51,14 +51,3 @@ def test_warm_cache_names_unknown_boards_and_periods():
     BoardFactory(slug="real")
     with pytest.raises(CommandError, match="Unknown period"):
         call_command("warm_cache", "--board", "real", "--period", "hourly")
-
-
-def test_seed_demo_creates_users_and_events_with_consistent_standings():
-    board = BoardFactory(slug="demo-board", max_value=50)
-    out = StringIO()
-    call_command("seed_demo", "--board", "demo-board", "--users", "40", "--events", "400", "--days", "0.01", stdout=out)
-    assert ScoreEvent.objects.filter(board=board).count() == 400
-    total_events = sum(ScoreEvent.objects.filter(board=board).values_list("value", flat=True))
-    bucket = board.bucket("all_time", ScoreEvent.objects.latest("created_at").created_at)
-    assert sum(Standing.objects.filter(board=board, period="all_time").values_list("score", flat=True)) == total_events
-    assert redis_members(board, bucket) == pg_members(board, bucket)

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import redis
 
-from leaderboard_project.stack import ROOT, RunFile, free_port, port_open
+from devtools.stack import ROOT, RunFile, free_port, port_open
 
 PYTHON = str(Path(sys.executable))
 # What the test session sets for itself and a user's shell would not have.
@@ -102,7 +102,7 @@ def run(argv: list[str], env: dict[str, str], timeout: float = 120) -> subproces
 
 
 def pid_alive(pid: int) -> bool:
-    from leaderboard_project.stack import _pid_alive
+    from devtools.stack import _pid_alive
 
     return _pid_alive(pid)
 
@@ -149,7 +149,7 @@ def test_a_helper_uses_the_running_servers_and_the_last_command_stops_them(data_
     """
     pg_port, rd_port = free_port(), free_port()
     services, output = start(
-        [PYTHON, "-m", "leaderboard_project.stack", "services"],
+        [PYTHON, "-m", "devtools.stack", "services"],
         user_env(STACK_DATA_DIR=str(data_dir), EMBEDDED_POSTGRES_PORT=str(pg_port), EMBEDDED_REDIS_PORT=str(rd_port)),
     )
     try:
@@ -163,7 +163,7 @@ def test_a_helper_uses_the_running_servers_and_the_last_command_stops_them(data_
             [
                 PYTHON,
                 "-m",
-                "leaderboard_project.stack",
+                "devtools.stack",
                 "exec",
                 "--persistent",
                 "--",
@@ -183,7 +183,7 @@ def test_a_helper_uses_the_running_servers_and_the_last_command_stops_them(data_
             [
                 PYTHON,
                 "-m",
-                "leaderboard_project.stack",
+                "devtools.stack",
                 "exec",
                 "--persistent",
                 "--",
@@ -229,7 +229,7 @@ def test_the_readme_commands_keep_the_system_ready(data_dir):
         **lean,
         **{k: str(v) for k, v in ports.items()},
     )
-    system, output = start([PYTHON, "-m", "leaderboard_project.stack", "run"], run_env)
+    system, output = start([PYTHON, "-m", "devtools.stack", "run"], run_env)
     try:
         output.wait_for("the system is up", timeout=150, popen=system)
         status, body = readyz(ports["PORT"])
@@ -242,6 +242,11 @@ def test_the_readme_commands_keep_the_system_ready(data_dir):
         assert helper.returncode == 0, helper.stdout
         assert "warmed" in helper.stdout and "stopping" not in helper.stdout, helper.stdout
         assert readyz(ports["PORT"])[0] == 200
+
+        # A dev tool through the same command: ./manage runs with the dev settings (devtools installed).
+        demo = run(["./manage", "seed_demo", "--users", "5", "--events", "20"], user_env(STACK_DATA_DIR=str(data_dir)))
+        assert demo.returncode == 0, demo.stdout
+        assert "events: 20" in demo.stdout and "done in" in demo.stdout, demo.stdout
 
         # The make form, with the run's port variables, and a command that failed before (periodic_sync's check).
         second = run(["make", "-s", "manage", "ARGS=periodic_sync status"], run_env)
@@ -266,9 +271,10 @@ def documented_commands() -> list[str]:
     return found
 
 
+# The settings `./manage` runs commands with (the stack's): production's plus devtools (seed_demo).
 HELP_EACH = """
 import os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings_dev")
 import django
 django.setup()
 from django.core.management import ManagementUtility

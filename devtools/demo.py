@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import Board, ScoreEvent, Standing
+from leaderboard.models import Board, ScoreEvent, Standing
 
 
 def users_bulk_create(*, prefix: str, count: int) -> int:

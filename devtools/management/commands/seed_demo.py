@@ -6,7 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leaderboard import demo, services
+from devtools import demo
+from leaderboard import services
 from leaderboard.models import Board
 
 

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django.utils import timezone
 
-from leaderboard import demo
+from devtools import demo
 from leaderboard.models import Board, ScoreEvent, Standing
 from reports.selectors import top_players
 

