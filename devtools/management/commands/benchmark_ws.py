@@ -40,6 +40,8 @@ from websockets.uri import parse_uri
 from devtools.stack import free_port, web_command, websocket_command
 
 SUBMITTER = "runner"
+# The trusted account the submits are sent as (submit_for_others): it exists only while the command runs.
+SERVER_ACCOUNT = "bench-live-server"
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -223,7 +225,26 @@ class Command(BaseCommand):
         parser.add_argument("--per-broadcast", action="store_true", help="also print each broadcast's fan-out")
 
     def handle(self, *args, clients: int, rate: int, duration: int, interval_ms: int, **options) -> None:
-        board, token = self.prepare()
+        # Here, not at the top: the client processes (spawned) import this module without Django set up.
+        from rest_framework_simplejwt.tokens import RefreshToken
+
+        from devtools import demo
+
+        with demo.staff_user_temporary(username=SERVER_ACCOUNT) as server_account:
+            token = str(RefreshToken.for_user(server_account).access_token)
+            run = self.measure(token, clients, rate, duration, interval_ms, options)
+        self.report(
+            run,
+            clients=clients,
+            rate=rate,
+            duration=duration,
+            interval_ms=interval_ms,
+            per_broadcast_table=options["per_broadcast"],
+        )
+
+    def measure(self, token: str, clients: int, rate: int, duration: int, interval_ms: int, options: dict) -> Run:
+        """Start the servers, run the clients and the submits, stop the servers."""
+        board = self.prepare()
         env = dict(
             os.environ,
             SECURE_HTTPS="false",
@@ -256,20 +277,10 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:  # keep-alive connections can hold a graceful stop
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait(10)
-        self.report(
-            run,
-            clients=clients,
-            rate=rate,
-            duration=duration,
-            interval_ms=interval_ms,
-            per_broadcast_table=options["per_broadcast"],
-        )
+        return run
 
     def prepare(self):
-        """A fresh board with 30 players (a full top 10) and a staff token for the submits."""
-        from rest_framework_simplejwt.tokens import RefreshToken
-
-        from accounts.models import User
+        """A fresh board with 30 players (a full top 10)."""
         from accounts.services import user_get_or_create_player
         from leaderboard import redis_store, services
         from leaderboard.models import Board, ScoreEvent, Standing
@@ -294,9 +305,7 @@ class Command(BaseCommand):
         for i in range(30):
             services.score_submit(board=board, user_id=f"bench-player-{i:02d}", value=1, create_user=True)
         services.board_warm(board=board)
-        server_user, _ = User.objects.get_or_create(username="bench-live-server", defaults={"is_staff": True})
-        User.objects.filter(pk=server_user.pk).update(is_staff=True)
-        return board, str(RefreshToken.for_user(server_user).access_token)
+        return board
 
     def run(self, slug, ws_port, http_port, token, clients, rate, duration, processes) -> Run:
         url = f"ws://127.0.0.1:{ws_port}/ws/boards/{slug}/all_time/"
