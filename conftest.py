@@ -7,7 +7,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from leaderboard import redis_store
+from leaderboard import warming
+from leaderboard.store import connection as store_connection
 from leaderboard_project.conftest_helpers import bearer
 
 
@@ -32,14 +33,14 @@ def redis_prefix(settings):
     """Each test gets its own Redis key prefix, so tests cannot see each other's keys."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     settings.LEADERBOARD_REDIS_PREFIX = prefix
-    redis_store.reset_clients()
+    store_connection.reset_clients()
     yield prefix
     try:
-        redis_store.reset_clients()
-        redis_store.keys_delete(f"{prefix}:*")
-    except redis_store.RedisUnavailable:
+        store_connection.reset_clients()
+        store_connection.keys_delete(f"{prefix}:*")
+    except store_connection.RedisUnavailable:
         pass
-    redis_store.reset_clients()
+    store_connection.reset_clients()
 
 
 @pytest.fixture
@@ -49,12 +50,11 @@ def default_boards(db):
 
     from django.apps import apps
 
-    from leaderboard import services
     from leaderboard.models import Board
 
     importlib.import_module("leaderboard.migrations.0002_default_boards").create_default_boards(apps, None)
     for board in Board.objects.all():
-        services.board_warm(board=board)
+        warming.board_warm(board=board)
 
 
 @pytest.fixture
@@ -137,13 +137,13 @@ class DisposableRedis:
         argv += ["--appendonly", "yes" if self.persistent else "no"]
         self.child = spawn("valkey", argv, quiet=True)
         wait_until(lambda: port_open(self.port), timeout=20, what="disposable Valkey")
-        redis_store.reset_clients()
+        store_connection.reset_clients()
 
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop()
             self.child = None
-        redis_store.reset_clients()
+        store_connection.reset_clients()
 
 
 @pytest.fixture
@@ -151,6 +151,6 @@ def disposable_redis(settings, tmp_path):
     server = DisposableRedis(tmp_path, persistent=True)
     server.start()
     settings.REDIS_URL = server.url
-    redis_store.reset_clients()
+    store_connection.reset_clients()
     yield server
     server.stop()

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from . import redis_store, selectors, services
+from . import selectors, warming
 from .models import (
     Board,
     BucketRepair,
@@ -27,6 +27,9 @@ from .models import (
     Standing,
 )
 from .periods import Period
+from .rollover import period_reset
+from .store.connection import RedisUnavailable
+from .sync import reconciliation_run
 
 
 class BoardAdminForm(forms.ModelForm):
@@ -168,10 +171,10 @@ class BoardAdmin(admin.ModelAdmin):
             )
         try:
             for board in queryset:
-                results = services.board_warm(board=board)
+                results = warming.board_warm(board=board)
                 members = sum(r.members for r in results)
                 self.message_user(request, f"{board.slug}: {len(results)} buckets, {members} members rebuilt.")
-        except redis_store.RedisUnavailable as exc:
+        except RedisUnavailable as exc:
             self.message_user(request, f"Redis is unavailable: {exc}", level=messages.ERROR)
         return None
 
@@ -192,7 +195,6 @@ class BoardAdmin(admin.ModelAdmin):
                 confirm_label="Yes, reset",
                 form=ResetForm(initial={"period": "daily"}),
             )
-        from .rollover import period_reset
 
         for board in queryset:
             if not board.keeps(form.cleaned_data["period"]):
@@ -222,7 +224,6 @@ class BoardAdmin(admin.ModelAdmin):
                 confirm_label="Yes, run it",
                 form=ReconcileForm(),
             )
-        from .sync import reconciliation_run
 
         form = ReconcileForm(request.POST)
         form.is_valid()

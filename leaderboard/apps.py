@@ -7,8 +7,12 @@ class LeaderboardConfig(AppConfig):
     verbose_name = "Leaderboards"
 
     def ready(self) -> None:
+        # Wiring that needs every app loaded (Django's idiom: imports in ready()).
         from django.db.models.signals import post_delete, post_save
 
+        # The live updates receive the engine's signals (their receivers connect on import),
+        # and the tasks register with Celery so ``jobs`` can queue them by name.
+        from . import broadcasts, tasks  # noqa: F401
         from .models import Board
         from .services import board_cache_clear
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from leaderboard_project.exceptions import Conflict, InvalidInput, NotFound
 
 from .models import Board, PeriodArchive
+from .rollover import period_reset
 
 # What an API caller may set; ``slug`` is the board's identity (Redis keys carry it) and
 # ``period_resets`` belongs to ``rollover.period_reset``.
@@ -161,6 +162,4 @@ def board_deactivate(*, board: Board) -> None:
 
 def board_period_reset(*, board: Board, period: str, triggered_by: str) -> PeriodArchive:
     """Archive the current bucket of ``period`` and restart it at zero (``rollover.period_reset``)."""
-    from .rollover import period_reset
-
     return period_reset(board=board, period=period, triggered_by=triggered_by)

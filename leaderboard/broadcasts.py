@@ -6,7 +6,7 @@ change in a quiet group is sent at once (leading edge); changes during the
 interval are folded into one trailing send, whose snapshot is read when it
 fires, so the latest state is always delivered last (ARCHITECTURE 9).
 
-The throttle lives in Redis (``redis_store.live_gate``), so several web
+The throttle lives in Redis (``store.live.gate``), so several web
 processes and Celery workers share it; sends of one group never overlap, so
 they cannot arrive out of order; a snapshot equal to the last one sent is not
 sent again. channels-redis carries the messages to every ASGI process, where
@@ -33,9 +33,12 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
+from django.dispatch import receiver
 
-from . import metrics, redis_store, selectors
+from . import metrics, operators, selectors, signals
 from .models import Board
+from .store import keys, live
+from .store.connection import RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +47,16 @@ NATIVE = "native"
 SEED002 = "seed002"
 
 
-def submit_committed(
+@receiver(signals.submit_mirrored, dispatch_uid="broadcasts.submit_mirrored")
+def submit_mirrored(
+    sender: object,
     *,
     board: Board,
     ranks: dict[str, int | None],
     user_id: str = "",
-    score: dict | None = None,
+    scores: dict | None = None,
     all_ranks: dict[str, int | None] | None = None,
+    **_: Any,
 ) -> None:
     """After a submit reached Redis: broadcast the watched periods whose visible top N may have changed.
 
@@ -60,17 +66,17 @@ def submit_committed(
     if user_id:
         # One message for every period; each subscription picks its own.
         _send(
-            redis_store.user_group_name(board.slug, user_id),
+            keys.user_group(board.slug, user_id),
             {
                 "type": "rank.update",
                 "board": board.slug,
                 "user_id": user_id,
                 "ranks": all_ranks or ranks,
-                "scores": score or {},
+                "scores": scores or {},
             },
         )
     top_n = settings.LEADERBOARD_LIVE_TOP_N
-    worsens = can_worsen(board=board)
+    worsens = operators.can_worsen(board)
     for period, rank in ranks.items():
         # A better score changes the top N only if it lands there. A worse one may push the
         # user out of it (rank > N now, but was inside): check those after every submit.
@@ -78,23 +84,14 @@ def submit_committed(
             board_changed(board=board, period=period)
 
 
-def can_worsen(*, board: Board) -> bool:
-    """Whether a submit can move a user's standing down (and so out of the top N)."""
-    if board.operator == Board.Operator.SET:
-        return True
-    if board.operator == Board.Operator.INCREMENT:
-        return board.min_value < 0 if board.higher_is_better else board.max_value > 0
-    return False  # "best" keeps the better value
-
-
 def board_changed(*, board: Board, period: str) -> None:
     """The top N of a group may have changed: send now, or once the interval has passed."""
     claim = uuid.uuid4().hex
     try:
-        decision = redis_store.live_gate(
+        decision = live.gate(
             board_slug=board.slug, period=period, interval_ms=settings.LEADERBOARD_LIVE_MIN_INTERVAL_MS, claim=claim
         )
-    except redis_store.RedisUnavailable as exc:
+    except RedisUnavailable as exc:
         logger.warning("live update of %s %s skipped, Redis unavailable: %s", board.slug, period, exc)
         return
     if decision == 0:
@@ -103,8 +100,9 @@ def board_changed(*, board: Board, period: str) -> None:
         _schedule(board_id=board.pk, period=period, token=claim, delay_ms=decision)
 
 
-def board_reset(*, board: Board, period: str) -> None:
-    """A manual reset emptied a period: subscribers see it (through the throttle, like any change)."""
+@receiver(signals.standings_changed, dispatch_uid="broadcasts.standings_changed")
+def standings_changed(sender: object, *, board: Board, period: str, **_: Any) -> None:
+    """A reset or a moderation changed a period: subscribers see it (through the throttle, like any change)."""
     board_changed(board=board, period=period)
 
 
@@ -119,7 +117,7 @@ def _trailing(*, board_id: int, period: str, token: str) -> None:
     close_old_connections()
     try:
         board = Board.objects.get(pk=board_id)
-        decision = redis_store.live_gate(
+        decision = live.gate(
             board_slug=board.slug, period=period, interval_ms=settings.LEADERBOARD_LIVE_MIN_INTERVAL_MS, token=token
         )
         if decision == 0:
@@ -137,8 +135,8 @@ def _send_owned(*, board: Board, period: str, token: str) -> None:
     try:
         broadcast(board=board, period=period)
     finally:
-        with contextlib.suppress(redis_store.RedisUnavailable):  # the mark expires by itself
-            redis_store.live_release(board_slug=board.slug, period=period, token=token)
+        with contextlib.suppress(RedisUnavailable):  # the mark expires by itself
+            live.release(board_slug=board.slug, period=period, token=token)
 
 
 def snapshot(*, board: Board, period: str) -> dict[str, Any]:
@@ -149,7 +147,7 @@ def snapshot(*, board: Board, period: str) -> dict[str, Any]:
         "period": period,
         "bucket": page.bucket.label,
         "total": page.total,
-        "entries": [{"user_id": e.user_id, "score": e.score, "rank": e.rank} for e in page.entries],
+        "entries": [e.as_dict() for e in page.entries],
     }
 
 
@@ -172,15 +170,15 @@ def broadcast(*, board: Board, period: str) -> bool:
     state = snapshot(board=board, period=period)
     digest = hashlib.blake2s(json.dumps([state["bucket"], state["entries"]]).encode(), digest_size=12).hexdigest()
     try:
-        if not redis_store.live_digest_swap(board_slug=board.slug, period=period, digest=digest):
+        if not live.digest_swap(board_slug=board.slug, period=period, digest=digest):
             return False
-    except redis_store.RedisUnavailable:
+    except RedisUnavailable:
         pass  # better a repeated state than a lost one
     sent_at = time.time()
     # Only rendered text crosses the channel layer: each ASGI process decodes a
     # message once per subscriber, and a few strings decode far faster than the entries.
     _send(
-        redis_store.group_name(board.slug, period),
+        keys.group(board.slug, period),
         {"type": "leaderboard.update", "sent_at": sent_at, "texts": render(state, sent_at=sent_at)},
     )
     metrics.BROADCASTS.labels(board.slug, period).inc()

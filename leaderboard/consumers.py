@@ -31,13 +31,16 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import BaseChannelLayer
+from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from leaderboard_project.exceptions import ServiceError
 
-from . import broadcasts, metrics, redis_store, selectors, services
+from . import broadcasts, metrics, selectors, services
+from .store import keys, live
+from .store.connection import RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +74,10 @@ def _count_watcher(slug: str, period: str, user_id: str, delta: int) -> None:
     """Tell submits that somebody watches (so they broadcast only then)."""
     try:
         if user_id:
-            redis_store.live_watch_user(board_slug=slug, user_id=user_id, delta=delta)
+            live.watch_user(board_slug=slug, user_id=user_id, delta=delta)
         else:
-            redis_store.live_watch(board_slug=slug, period=period, delta=delta)
-    except redis_store.RedisUnavailable:
+            live.watch(board_slug=slug, period=period, delta=delta)
+    except RedisUnavailable:
         pass  # updates then simply stop until Redis is back
 
 
@@ -83,8 +86,6 @@ _watch = database_sync_to_async(_count_watcher, thread_sensitive=False)
 
 @database_sync_to_async
 def _user_from_token(raw: str) -> str:
-    from django.contrib.auth import get_user_model
-
     token = AccessToken(raw)
     user = get_user_model().objects.filter(pk=token[api_settings.USER_ID_CLAIM], is_active=True).first()
     if user is None:
@@ -177,7 +178,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.group = redis_store.group_name(self.board.slug, self.period)
+        self.group = keys.group(self.board.slug, self.period)
         self.wake = asyncio.Event()
         # Subscribed before the snapshot is read, so no change falls between the two.
         await GroupFanout.join(self.channel_layer, self.group, self)
@@ -218,7 +219,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
             await _watch(self.board.slug, "", self.user_id, -1)
         self.user_id = user_id
-        self.user_group = redis_store.user_group_name(self.board.slug, self.user_id)
+        self.user_group = keys.user_group(self.board.slug, self.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         await _watch(self.board.slug, "", self.user_id, 1)
         await self.send_json(

@@ -3,11 +3,12 @@
 PostgreSQL is the source of truth: every accepted submission is a
 ``ScoreEvent`` row, and every live period bucket of a board holds one
 ``Standing`` row per user. Redis sorted sets mirror the standings (see
-``redis_store``).
+``store``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,8 +45,6 @@ def validate_periods(value: list[str]) -> None:
 
 
 def validate_rate(value: str) -> None:
-    import re
-
     if value and not re.fullmatch(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)", value):
         raise ValidationError('Use "<number>/<s|min|hour|day>", e.g. "60/min".')
 

@@ -35,16 +35,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.authentication import user_cache_clear
 from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 
-from . import redis_store, services
+from . import operators, signals, warming
 from .models import Board, ModerationAction, PeriodArchive, ReconciliationRun, ScoreEvent, Standing, in_buckets
 from .periods import Bucket, bucket_starting
+from .store import buckets as store_buckets
+from .store import keys, limits
+from .store.connection import RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +109,7 @@ def _standings_delete(user_id: str, board: Board | None = None) -> Touched:
 
 def _last_event(user_id: str) -> int:
     """The id of the player's latest event (0 if none): read under their row lock, every
-    event with a higher id was written after this moderation (``redis_store`` fences)."""
+    event with a higher id was written after this moderation (``store.buckets`` fences)."""
     return ScoreEvent.objects.filter(user_id=user_id).aggregate(last=Max("id"))["last"] or 0
 
 
@@ -226,7 +233,7 @@ def _standings_restore(user_id: str) -> Touched:
                 if found is None:
                     acc[start] = [value, at, at]
                     continue
-                found[0] = _combine(board, found[0], value)
+                found[0] = operators.combine(board, found[0], value)
                 found[2] = at
             for start, (score, first, last) in acc.items():
                 rows.append(
@@ -245,15 +252,6 @@ def _standings_restore(user_id: str) -> Touched:
     return touched
 
 
-def _combine(board: Board, score: int, value: int) -> int:
-    """The board's operator applied to a standing and the next event (in time order)."""
-    if board.operator == Board.Operator.INCREMENT:
-        return score + value
-    if board.operator == Board.Operator.BEST:
-        return max(score, value) if board.higher_is_better else min(score, value)
-    return value
-
-
 def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff: bool = False) -> ModerationResult:
     """Erase a player (GDPR): no trace of their id or personal data is left in either store.
 
@@ -268,8 +266,6 @@ def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff:
     tombstone, never the erased id. After the commit their Redis entries, cached
     details, live counters and submit rate counters are deleted.
     """
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
     reason = _reason(reason, required=False)
     with transaction.atomic():
         user = _locked_player(user_id, may_touch_staff=may_touch_staff)
@@ -348,23 +344,18 @@ def _text_rewrite(table: str, columns: list[str], old: str, new: str) -> None:
 
 def _admin_history_rewrite(user, tombstone: str) -> None:
     """The admin's history names the user in ``object_repr``: keep the entries, under the tombstone."""
-    from django.contrib.admin.models import LogEntry
-    from django.contrib.contenttypes.models import ContentType
-
     content_type = ContentType.objects.get_for_model(type(user))
     LogEntry.objects.filter(content_type=content_type, object_id=str(user.pk)).update(object_repr=tombstone)
 
 
 def _erase_redis(user_id: str, touched: Touched, fence: int) -> None:
     _converge(user_id, touched, fence=fence, forget=True)
-    from accounts.authentication import user_cache_clear
-
     user_cache_clear()  # this process refuses the erased user at once; others within seconds
     try:
-        redis_store.keys_delete(redis_store.user_rate_pattern(user_id))
+        limits.user_forget(user_id=user_id)
         for slug in Board.objects.values_list("slug", flat=True):
-            redis_store.member_sync(board_slug=slug, member=user_id, buckets=[], forget_watch=True, fence=fence)
-    except redis_store.RedisUnavailable as exc:
+            store_buckets.member_sync(board_slug=slug, member=user_id, buckets=[], forget_watch=True, fence=fence)
+    except RedisUnavailable as exc:
         # Rate counters expire within their window, cached details and counters within a day.
         logger.error("erasure: Redis keys of an erased player left to expire: %s", exc)
 
@@ -391,15 +382,13 @@ def _converge(user_id: str, touched: Touched, *, fence: int, forget: bool = Fals
             buckets.setdefault((live.period, live.start), live)
         try:
             _converge_board(board, user_id, list(buckets.values()), forget=forget, fence=fence)
-        except redis_store.RedisUnavailable as exc:
+        except RedisUnavailable as exc:
             logger.error("moderation of a player on %s: Redis unavailable, buckets marked: %s", board.slug, exc)
-            services.buckets_mark_for_repair(board=board, buckets=list(buckets.values()), reason="moderation")
+            warming.buckets_mark_for_repair(board=board, buckets=list(buckets.values()), reason="moderation")
             continue
-        from . import broadcasts
-
         live_periods = {b.period for b in board.live_buckets(now) if (b.period, b.start) in buckets}
         for period in sorted(live_periods):
-            broadcasts.board_changed(board=board, period=period)
+            signals.standings_changed.send(sender=Board, board=board, period=period)
 
 
 def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget: bool, fence: int) -> None:
@@ -411,11 +400,13 @@ def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget
             if token is None:
                 unlocked.append(bucket)
             else:
-                held.append((f"warm:{bucket.period}:{bucket.key}", token))
-        absent = [redis_store.MemberScore(b.period, b.key, None, 0) for b in buckets]
+                held.append((keys.warm_lock_name(bucket.period, bucket.key), token))
+        absent = [store_buckets.MemberScore(b.period, b.key, None, 0) for b in buckets]
         # The fence first, in the same script: a submit that committed before this
         # moderation but mirrors after it must not put the player back.
-        redis_store.member_sync(board_slug=board.slug, member=user_id, buckets=absent, forget_watch=forget, fence=fence)
+        store_buckets.member_sync(
+            board_slug=board.slug, member=user_id, buckets=absent, forget_watch=forget, fence=fence
+        )
         current = {
             (p, s): score
             for p, s, score in Standing.objects.filter(in_buckets(buckets), board=board, user_id=user_id).values_list(
@@ -423,29 +414,29 @@ def _converge_board(board: Board, user_id: str, buckets: list[Bucket], *, forget
             )
         }
         present = [
-            redis_store.MemberScore(b.period, b.key, current[(b.period, b.start)], services.bucket_expire_at(b))
+            store_buckets.MemberScore(b.period, b.key, current[(b.period, b.start)], warming.bucket_expire_at(b))
             for b in buckets
             if (b.period, b.start) in current
         ]
         if present:
-            redis_store.member_sync(
-                board_slug=board.slug, member=user_id, buckets=present, zadd_flag=services.zadd_flag(board)
+            store_buckets.member_sync(
+                board_slug=board.slug, member=user_id, buckets=present, zadd_flag=operators.zadd_flag(board)
             )
     finally:
         for name, token in held:
-            redis_store.lock_release(board_slug=board.slug, name=name, token=token)
+            store_buckets.lock_release(board_slug=board.slug, name=name, token=token)
     if unlocked:
         # A warm held the lock too long: rebuild those buckets from PostgreSQL instead.
-        services.buckets_mark_for_repair(board=board, buckets=unlocked, reason="moderation: warm lock busy")
-        services.repair_soon()
+        warming.buckets_mark_for_repair(board=board, buckets=unlocked, reason="moderation: warm lock busy")
+        warming.repair_soon()
 
 
 def _warm_lock(board: Board, bucket: Bucket) -> str | None:
-    """The bucket's warm lock (``services.bucket_warm`` takes the same one), waited for a while."""
-    name = f"warm:{bucket.period}:{bucket.key}"
+    """The bucket's warm lock (``warming.bucket_warm`` takes the same one), waited for a while."""
+    name = keys.warm_lock_name(bucket.period, bucket.key)
     deadline = time.monotonic() + WARM_LOCK_WAIT_SECONDS
     while True:
-        token = redis_store.lock_acquire(board_slug=board.slug, name=name, ttl_ms=60_000)
+        token = store_buckets.lock_acquire(board_slug=board.slug, name=name, ttl_ms=60_000)
         if token is not None or time.monotonic() > deadline:
             return token
         time.sleep(0.05)

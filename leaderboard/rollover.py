@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from leaderboard_project.exceptions import InvalidInput
 
-from . import metrics, redis_store, selectors, services
+from . import metrics, selectors, services, signals, warming
 from .models import Board, PeriodArchive, Standing
 from .periods import Bucket, Period, bucket_starting
-from .signals import bucket_finalised
+from .store.connection import RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def bucket_finalise(
     entries, total = selectors.bucket_top_from_postgres(
         board=board, bucket=bucket, limit=settings.LEADERBOARD_ARCHIVE_TOP_N
     )
-    top = [{"user_id": e.user_id, "score": e.score, "rank": e.rank} for e in entries]
+    top = [e.as_dict() for e in entries]
     candidate = PeriodArchive(
         board=board,
         period=bucket.period,
@@ -56,7 +56,7 @@ def bucket_finalise(
         if fresh:
             # In the archive's transaction: what receivers write (rewards' webhook deliveries)
             # exists exactly when the archive does, once per archive however often beat fires.
-            bucket_finalised.send(
+            signals.bucket_finalised.send(
                 sender=PeriodArchive, board=board, period=bucket.period, bucket=bucket, archive=archive
             )
     if fresh:
@@ -188,13 +188,9 @@ def period_reset(*, board: Board, period: str, triggered_by: str = "") -> Period
 def _after_reset(board: Board, bucket: Bucket) -> None:
     """Mark the new, empty bucket warm so reads and submits use Redis at once."""
     try:
-        services.bucket_warm(board=board, bucket=bucket, trigger="reset", wait=True)
-    except redis_store.RedisUnavailable as exc:
+        warming.bucket_warm(board=board, bucket=bucket, trigger="reset", wait=True)
+    except RedisUnavailable as exc:
         logger.warning(
             "reset of %s %s: Redis unavailable, the bucket warms on first read (%s)", board.slug, bucket.period, exc
         )
-    from . import broadcasts
-
-    hook = getattr(broadcasts, "board_reset", None)
-    if hook is not None:
-        hook(board=board, period=bucket.period)
+    signals.standings_changed.send(sender=Board, board=board, period=bucket.period)

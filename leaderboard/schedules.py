@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps as registry
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -61,8 +63,6 @@ SCHEDULES = [
 def schedules_ensure(apps: Any = None) -> int:
     """Create the missing schedules; returns how many were created."""
     if apps is None:
-        from django.apps import apps as registry
-
         apps = registry
     periodic_task = apps.get_model("django_celery_beat", "PeriodicTask")
     interval = apps.get_model("django_celery_beat", "IntervalSchedule")

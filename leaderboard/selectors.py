@@ -21,23 +21,20 @@ from zoneinfo import ZoneInfo
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Window
 from django.utils import timezone
 
-from . import metrics, redis_store, repair_marks
+from . import metrics, ranking, repair_marks
 from .models import Board, PeriodArchive, Standing, in_buckets
-from .periods import PERIOD_ORDER, Bucket, Period, bucket_starting
-from .services import USER_DETAILS_TTL, bucket_warm_on_miss, repair_soon
+from .periods import Bucket, Period, bucket_starting
+from .ranking import Entry, ranked
+from .store import buckets as store_buckets
+from .store.buckets import MembersResult, RangeResult
+from .store.connection import RedisUnavailable
+from .warming import bucket_warm_on_miss, repair_soon
 
 logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 100
 MAX_AROUND = 50
 MAX_MEMBERS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    user_id: str
-    score: int
-    rank: int
 
 
 @dataclass
@@ -91,24 +88,6 @@ class UserStats:
     ranks: dict[str, int | None] = field(default_factory=dict)
 
 
-def ranked(items: list[tuple[str, int]], *, start: int, first_better: int) -> list[Entry]:
-    """Give rank-ordered ``items`` their competition ranks.
-
-    ``start`` is the 0-based position of the first item, ``first_better`` the
-    number of entries strictly better than it. An item whose score differs
-    from the one before has exactly ``position`` entries above it, all better.
-    """
-    entries: list[Entry] = []
-    rank = first_better + 1
-    previous: int | None = None
-    for index, (user_id, score) in enumerate(items):
-        if index > 0 and score != previous:
-            rank = start + index + 1
-        entries.append(Entry(user_id, score, rank))
-        previous = score
-    return entries
-
-
 # --------------------------------------------------------------------------- PostgreSQL side
 
 
@@ -116,58 +95,47 @@ def _standings(board: Board, bucket: Bucket) -> QuerySet[Standing]:
     return Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
 
 
-def _order(board: Board) -> tuple[str, str]:
-    return ("-score", "-user_id") if board.higher_is_better else ("score", "user_id")
-
-
-def _better_than(board: Board, score: int) -> Q:
-    return Q(score__gt=score) if board.higher_is_better else Q(score__lt=score)
+def _better_than(board: Board, score: object) -> Q:
+    return Q(**{ranking.better_lookup(board.higher_is_better): score})
 
 
 def _before(board: Board, score: int, user_id: str) -> Q:
     """Entries listed before (score, user_id) in rank order."""
-    same = Q(score=score) & (Q(user_id__gt=user_id) if board.higher_is_better else Q(user_id__lt=user_id))
+    same = Q(score=score) & Q(**{ranking.tie_lookup(board.higher_is_better): user_id})
     return _better_than(board, score) | same
 
 
-def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int) -> redis_store.RangeResult:
+def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int) -> RangeResult:
     rows = _standings(board, bucket)
-    items = list(rows.order_by(*_order(board)).values_list("user_id", "score")[offset : offset + limit])
+    items = list(
+        rows.order_by(*ranking.order_by(board.higher_is_better)).values_list("user_id", "score")[
+            offset : offset + limit
+        ]
+    )
     first_better = rows.filter(_better_than(board, items[0][1])).count() if items else 0
-    return redis_store.RangeResult(rows.count(), offset, first_better, items)
+    return RangeResult(rows.count(), offset, first_better, items)
 
 
-def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int) -> redis_store.RangeResult:
+def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int) -> RangeResult:
     rows = _standings(board, bucket)
     total = rows.count()
     mine = rows.filter(user_id=user_id).values_list("score", flat=True).first()
     if mine is None:
-        return redis_store.RangeResult(total, -1, 0, [])
+        return RangeResult(total, -1, 0, [])
     position = rows.filter(_before(board, mine, user_id)).count()
-    start, stop = around_window(position, count, total)
+    start, stop = ranking.window(position, count, total)
     page = _pg_range(board, bucket, start, stop - start + 1)
-    return redis_store.RangeResult(total, start, page.first_better, page.items)
+    return RangeResult(total, start, page.first_better, page.items)
 
 
-def around_window(position: int, count: int, total: int) -> tuple[int, int]:
-    """Inclusive positions of a 2*count+1 window centred on ``position``.
-
-    At the top or bottom edge the window shifts inwards so a full page still
-    comes back (the Lua script in ``redis_store`` does the same).
-    """
-    start = max(0, position - count)
-    stop = start + 2 * count
-    if stop > total - 1:
-        stop = total - 1
-        start = max(0, stop - 2 * count)
-    return start, stop
-
-
-def _pg_members(board: Board, bucket: Bucket, user_ids: list[str]) -> redis_store.MembersResult:
+def _pg_members(board: Board, bucket: Bucket, user_ids: list[str]) -> MembersResult:
     rows = _standings(board, bucket)
     scores = dict(rows.filter(user_id__in=user_ids).values_list("user_id", "score"))
-    found = {uid: (score, rows.filter(_better_than(board, score)).count() + 1) for uid, score in scores.items()}
-    return redis_store.MembersResult(rows.count(), found)
+    found = {
+        uid: (score, ranking.rank_from_better(rows.filter(_better_than(board, score)).count()))
+        for uid, score in scores.items()
+    }
+    return MembersResult(rows.count(), found)
 
 
 # --------------------------------------------------------------------------- Redis first
@@ -182,7 +150,7 @@ def _redis_or_none(operation: str, call, *, board: Board, bucket: Bucket):
         return None
     try:
         found = call()
-    except redis_store.RedisUnavailable as exc:
+    except RedisUnavailable as exc:
         metrics.REDIS_ERRORS.labels(operation).inc()
         logger.warning("Redis read %s failed, serving from PostgreSQL: %s", operation, exc)
         metrics.READS.labels("postgres_fallback").inc()
@@ -207,7 +175,7 @@ def leaderboard_page(
     limit = max(0, min(limit, MAX_LIMIT))
     found = _redis_or_none(
         "top",
-        lambda: redis_store.top_range(
+        lambda: store_buckets.top_range(
             board_slug=board.slug,
             period=period,
             bucket=bucket.key,
@@ -232,7 +200,7 @@ def leaderboard_around(
     count = max(0, min(count, MAX_AROUND))
     found = _redis_or_none(
         "around",
-        lambda: redis_store.around_range(
+        lambda: store_buckets.around_range(
             board_slug=board.slug,
             period=period,
             bucket=bucket.key,
@@ -257,7 +225,7 @@ def leaderboard_members(*, board: Board, period: str, user_ids: list[str], at: d
     wanted = list(dict.fromkeys(user_ids))[:MAX_MEMBERS]
     found = _redis_or_none(
         "members",
-        lambda: redis_store.members_ranks(
+        lambda: store_buckets.members_ranks(
             board_slug=board.slug,
             period=period,
             bucket=bucket.key,
@@ -269,10 +237,10 @@ def leaderboard_members(*, board: Board, period: str, user_ids: list[str], at: d
     )
     cached = found is not None
     result = found if found is not None else _pg_members(board, bucket, wanted)
-    entries = [Entry(uid, score, rank) for uid, (score, rank) in result.found.items()]
-    # Rank order, and within a rank the same user-id order as full listings.
-    entries.sort(key=lambda e: e.user_id, reverse=board.higher_is_better)
-    entries.sort(key=lambda e: e.rank)
+    entries = ranking.in_rank_order(
+        [Entry(uid, score, rank) for uid, (score, rank) in result.found.items()],
+        higher_is_better=board.higher_is_better,
+    )
     unranked = [uid for uid in wanted if uid not in result.found]
     return MembersPage(board, bucket, entries, unranked, result.total, cached)
 
@@ -306,21 +274,21 @@ def user_stats(*, board: Board, user_id: str, at: datetime | None = None) -> Use
         repair_soon()
         return _pg_user_stats(board, user_id, buckets, cache=False)
     try:
-        cached = redis_store.user_details_get(board_slug=board.slug, user_id=user_id)
-    except redis_store.RedisUnavailable as exc:
+        cached = store_buckets.user_details_get(board_slug=board.slug, user_id=user_id)
+    except RedisUnavailable as exc:
         metrics.REDIS_ERRORS.labels("user_stats").inc()
         logger.warning("Redis read user_stats failed, serving from PostgreSQL: %s", exc)
         return _pg_user_stats(board, user_id, buckets, cache=False)
-    if cached and all(f"{p}:b" in cached or p not in buckets for p in PERIOD_ORDER):
+    if cached is not None and all(p in cached.scores for p in buckets):
         metrics.READS.labels("cache_hit").inc()
-        scores = {p: int(float(cached[p])) if cached.get(f"{p}:b") == b.key else 0 for p, b in buckets.items()}
+        scores = {p: cached.scores[p][1] if cached.scores[p][0] == b.key else 0 for p, b in buckets.items()}
         return UserStats(
             board,
             user_id,
             scores,
             buckets,
-            _parse_time(cached.get("updated_at")),
-            _parse_time(cached.get("cached_at")),
+            _parse_time(cached.updated_at),
+            _parse_time(cached.cached_at),
             cached=True,
         )
     metrics.READS.labels("cache_miss").inc()
@@ -343,13 +311,16 @@ def _pg_user_stats(board: Board, user_id: str, buckets: dict[str, Bucket], *, ca
     # (anonymous, any number of them) must not create Redis state.
     if cache and rows:
         cached_at = timezone.now()
-        fields = {"updated_at": updated_at.isoformat() if updated_at else "", "cached_at": cached_at.isoformat()}
-        for period, bucket in buckets.items():
-            fields[period] = str(scores[period])
-            fields[f"{period}:b"] = bucket.key
         try:
-            redis_store.user_details_set(board_slug=board.slug, user_id=user_id, fields=fields, ttl=USER_DETAILS_TTL)
-        except redis_store.RedisUnavailable:
+            store_buckets.user_details_set(
+                board_slug=board.slug,
+                user_id=user_id,
+                scores={period: (bucket.key, scores[period]) for period, bucket in buckets.items()},
+                updated_at=updated_at.isoformat() if updated_at else "",
+                cached_at=cached_at.isoformat(),
+                ttl=store_buckets.USER_DETAILS_TTL,
+            )
+        except RedisUnavailable:
             cached_at = None
     return UserStats(board, user_id, scores, buckets, updated_at, cached_at, cached=False)
 
@@ -392,9 +363,11 @@ def board_drift(*, board: Board, at: datetime | None = None) -> list[dict[str, o
     for bucket in board.live_buckets(at or timezone.now()):
         postgres = _standings(board, bucket).count()
         try:
-            ready = redis_store.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
-            cached: int | None = redis_store.bucket_card(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
-        except redis_store.RedisUnavailable:
+            ready = store_buckets.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+            cached: int | None = store_buckets.bucket_card(
+                board_slug=board.slug, period=bucket.period, bucket=bucket.key
+            )
+        except RedisUnavailable:
             ready, cached = False, None
         state = "unavailable" if cached is None else ("warm" if ready else "cold")
         drift = (cached - postgres) if (cached is not None and ready) else None
@@ -481,6 +454,14 @@ def user_history(
         finished = bucket_starting(period, start, board.time_zone)
         end = ended or (min(finished.end, live.bucket.start) if finished.end else live.bucket.start)
         history.entries.append(
-            RankInfo(board, replace(finished, end=end), user_id, score, better + 1, participants, cached=False)
+            RankInfo(
+                board,
+                replace(finished, end=end),
+                user_id,
+                score,
+                ranking.rank_from_better(better),
+                participants,
+                cached=False,
+            )
         )
     return history

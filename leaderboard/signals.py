@@ -11,3 +11,13 @@ from django.dispatch import Signal
 # HTTP call) belongs in ``transaction.on_commit``. A receiver that raises undoes the archive,
 # so the next rollover finalises the bucket again.
 bucket_finalised = Signal()
+
+# A submit reached Redis and somebody watches live (``services``, after the commit): sent with
+# ``board``, ``ranks`` (period -> rank, only the periods somebody watches), ``user_id`` (set only
+# when that user has a live subscription), ``scores`` (period -> score) and ``all_ranks``. The
+# live updates (``broadcasts``) receive it: the services below them never import them.
+submit_mirrored = Signal()
+
+# A period's standings changed other than by a submit (a manual reset, a moderation): sent
+# with ``board`` and ``period`` after the commit, so watchers get the new state.
+standings_changed = Signal()

@@ -20,12 +20,18 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
-from . import metrics, redis_store, services
+from . import jobs, metrics, warming
 from .models import Board, ReconciliationRun, Standing
 from .periods import Bucket
+from .schedules import schedules_ensure
+from .selectors import board_drift
+from .store import buckets as store_buckets
+from .store import coordination
+from .store.connection import RedisUnavailable, memory_used, ping
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +78,8 @@ def reconciliation_run(
     run.started_at = timezone.now()
     started = time.perf_counter()
     try:
-        token = redis_store.global_lock_acquire(name=LOCK, ttl_ms=LOCK_TTL_MS)
-    except redis_store.RedisUnavailable as exc:
+        token = coordination.lock_acquire(name=LOCK, ttl_ms=LOCK_TTL_MS)
+    except RedisUnavailable as exc:
         return _finish(run, ReconciliationRun.Status.FAILED, started, detail=f"Redis unavailable: {exc}")
     if token is None:
         return _finish(run, ReconciliationRun.Status.SKIPPED, started, detail="another reconciliation is running")
@@ -85,12 +91,12 @@ def reconciliation_run(
         for board in boards if boards is not None else Board.objects.filter(is_active=True):
             for bucket in board.live_buckets(now):
                 state.buckets.append(_reconcile_bucket(board, bucket, state))
-    except redis_store.RedisUnavailable as exc:
+    except RedisUnavailable as exc:
         _record(run, state)
         return _finish(run, ReconciliationRun.Status.FAILED, started, detail=f"Redis unavailable: {exc}")
     finally:
-        with suppress(redis_store.RedisUnavailable):  # the lock expires by itself
-            redis_store.global_lock_release(name=LOCK, token=token)
+        with suppress(RedisUnavailable):  # the lock expires by itself
+            coordination.lock_release(name=LOCK, token=token)
     _record(run, state)
     return _finish(run, ReconciliationRun.Status.SUCCEEDED, started)
 
@@ -133,7 +139,7 @@ def _finish(run: ReconciliationRun, status: str, started: float, detail: str = "
 def _reconcile_bucket(board: Board, bucket: Bucket, state: RunState) -> BucketStats:
     stats = BucketStats(board.slug, bucket.period, bucket.key)
     started = time.perf_counter()
-    if not redis_store.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key):
+    if not store_buckets.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key):
         # No complete copy in Redis (new bucket, expired or deleted key): warm it whole.
         stats.state = "cold"
         if state.dry_run:
@@ -141,7 +147,7 @@ def _reconcile_bucket(board: Board, bucket: Bucket, state: RunState) -> BucketSt
                 board=board, period=bucket.period, bucket_start=bucket.start
             ).count()
         else:
-            stats.created = services.bucket_warm(board=board, bucket=bucket, trigger="reconcile", wait=True).members
+            stats.created = warming.bucket_warm(board=board, bucket=bucket, trigger="reconcile", wait=True).members
         stats.seconds = round(time.perf_counter() - started, 3)
         return stats
     _postgres_into_redis(board, bucket, stats, state)
@@ -152,8 +158,8 @@ def _reconcile_bucket(board: Board, bucket: Bucket, state: RunState) -> BucketSt
 
 def _postgres_into_redis(board: Board, bucket: Bucket, stats: BucketStats, state: RunState) -> None:
     """Members missing from Redis or with another score there get PostgreSQL's score."""
-    for batch in services.standing_batches(board, bucket, size=settings.LEADERBOARD_RECONCILE_BATCH):
-        cached = redis_store.members_scores(
+    for batch in warming.standing_batches(board, bucket, size=settings.LEADERBOARD_RECONCILE_BATCH):
+        cached = store_buckets.members_scores(
             board_slug=board.slug, period=bucket.period, bucket=bucket.key, members=[u for u, _ in batch]
         )
         wrong: list[str] = []
@@ -178,22 +184,22 @@ def _repair(board: Board, bucket: Bucket, user_ids: list[str], stats: BucketStat
         ).values_list("user_id", "score")
     )
     try:
-        redis_store.scores_apply(
+        store_buckets.scores_apply(
             board_slug=board.slug, period=bucket.period, bucket=bucket.key, scores=fresh, zadd_flag=""
         )
-    except redis_store.RedisUnavailable:
+    except RedisUnavailable:
         raise
     except Exception:  # one bad member must not stop the run: retry one by one
         for user_id, score in fresh:
             try:
-                redis_store.scores_apply(
+                store_buckets.scores_apply(
                     board_slug=board.slug,
                     period=bucket.period,
                     bucket=bucket.key,
                     scores=[(user_id, score)],
                     zadd_flag="",
                 )
-            except redis_store.RedisUnavailable:
+            except RedisUnavailable:
                 raise
             except Exception as exc:
                 state.error(stats, user_id, f"{type(exc).__name__}: {exc}")
@@ -206,12 +212,12 @@ def _strays_out_of_redis(board: Board, bucket: Bucket, stats: BucketStats, state
     strays is known from two counts; the scan runs only when there are some.
     """
     rows = Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
-    in_redis = redis_store.bucket_card(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
+    in_redis = store_buckets.bucket_card(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
     # A dry run did not add the members it found missing.
     expected = rows.count() - (stats.created if state.dry_run else 0)
     if in_redis <= expected:
         return
-    for batch in redis_store.bucket_members(
+    for batch in store_buckets.bucket_members(
         board_slug=board.slug, period=bucket.period, bucket=bucket.key, batch=settings.LEADERBOARD_RECONCILE_BATCH
     ):
         members = [member for member, _ in batch]
@@ -222,7 +228,7 @@ def _strays_out_of_redis(board: Board, bucket: Bucket, stats: BucketStats, state
         if not state.dry_run:
             # Checked again right before removal: a first submit may just have committed.
             known_now = set(members) - set(_unknown(board, bucket, strays))
-            redis_store.members_remove(
+            store_buckets.members_remove(
                 board_slug=board.slug,
                 period=bucket.period,
                 bucket=bucket.key,
@@ -247,18 +253,15 @@ def _unknown(board: Board, bucket: Bucket, members: list[str]) -> list[str]:
 SCHEDULE_NAME = "leaderboard: hourly reconciliation"
 
 
-def _schedule():
-    from django_celery_beat.models import PeriodicTask
-
+def _schedule() -> PeriodicTask | None:
     return PeriodicTask.objects.filter(name=SCHEDULE_NAME).select_related("interval", "crontab").first()
 
 
 def sync_schedule_set(*, enabled: bool) -> bool:
     """Start or stop the hourly reconciliation (the beat schedule); returns the new state."""
-    from leaderboard.schedules import schedules_ensure
-
     schedules_ensure()
     task = _schedule()
+    assert task is not None  # schedules_ensure created it
     if task.enabled != enabled:
         task.enabled = enabled
         task.save(update_fields=["enabled"])  # django-celery-beat tells beat about the change
@@ -267,12 +270,8 @@ def sync_schedule_set(*, enabled: bool) -> bool:
 
 def sync_enqueue(*, dry_run: bool, trigger: str) -> ReconciliationRun:
     """Record a queued run and hand it to a worker once the row is committed."""
-    from django.db import transaction
-
-    from .tasks import reconcile
-
     run = ReconciliationRun.objects.create(trigger=trigger, dry_run=dry_run)
-    transaction.on_commit(lambda: reconcile.delay(dry_run=dry_run, trigger=trigger, run_id=run.pk))
+    transaction.on_commit(lambda: jobs.enqueue(jobs.RECONCILE, dry_run=dry_run, trigger=trigger, run_id=run.pk))
     return run
 
 
@@ -281,8 +280,8 @@ def sync_status() -> dict[str, object]:
     last = ReconciliationRun.objects.exclude(status=ReconciliationRun.Status.QUEUED).first()
     success = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.SUCCEEDED, dry_run=False).first()
     try:
-        running = redis_store.global_lock_held(name=LOCK)
-    except redis_store.RedisUnavailable:
+        running = coordination.lock_held(name=LOCK)
+    except RedisUnavailable:
         running = False
     return {
         "enabled": bool(task and task.enabled),
@@ -302,12 +301,10 @@ def sync_status() -> dict[str, object]:
 
 
 def sync_health() -> dict[str, object]:
-    from django.db import connection
-
     problems: list[str] = []
     try:
-        redis_ok = redis_store.ping()
-    except redis_store.RedisUnavailable as exc:
+        redis_ok = ping()
+    except RedisUnavailable as exc:
         redis_ok = False
         problems.append(f"Redis unavailable: {exc}")
     try:
@@ -334,14 +331,12 @@ def sync_health() -> dict[str, object]:
 
 
 def sync_metrics() -> dict[str, object]:
-    from .selectors import board_drift
-
     rows: list[dict[str, object]] = []
     for board in Board.objects.filter(is_active=True):
         rows += [{"board": board.slug, **row} for row in board_drift(board=board)]
     try:
-        memory = redis_store.memory_used()
-    except redis_store.RedisUnavailable:
+        memory = memory_used()
+    except RedisUnavailable:
         memory = None
     return {
         "buckets": rows,

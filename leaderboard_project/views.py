@@ -17,8 +17,9 @@ from django.views.decorators.http import require_safe
 from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import generate_latest
 
-from leaderboard import metrics as leaderboard_metrics
-from leaderboard import redis_store
+from leaderboard import monitoring
+from leaderboard.store import connection as store_connection
+from leaderboard.store import coordination
 
 
 # Probes answer HEAD like GET (require_safe): load balancers probe with HEAD, and
@@ -50,7 +51,7 @@ HEARTBEAT_STALE_SECONDS = 180
 
 def _heartbeat(name: str):
     def probe() -> None:
-        age = redis_store.heartbeat_age(name=name)
+        age = coordination.heartbeat_age(name=name)
         if age is None:
             raise RuntimeError("no heartbeat yet")
         if age > HEARTBEAT_STALE_SECONDS:
@@ -68,7 +69,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     a worker) are reported too; they fail readiness only with
     READYZ_REQUIRE_WORKERS, since the API serves without them.
     """
-    critical = {"database": _check(_database), "redis": _check(redis_store.ping)}
+    critical = {"database": _check(_database), "redis": _check(store_connection.ping)}
     background = {"celery_beat_and_worker": _check(_heartbeat("celery"))}
     ready = all(check["ok"] for check in critical.values())
     if settings.READYZ_REQUIRE_WORKERS:
@@ -82,13 +83,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
     The processes' own metrics (merged across processes under PROMETHEUS_MULTIPROC_DIR),
     then the service's state read from PostgreSQL and Redis at scrape time
-    (``leaderboard.metrics.ServiceStateCollector``).
+    (``leaderboard.monitoring.ServiceStateCollector``).
     """
     token = settings.METRICS_TOKEN
     if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
         return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
     response = ExportToDjangoView(request)
-    response.content = response.content + generate_latest(leaderboard_metrics.STATE_REGISTRY)
+    response.content = response.content + generate_latest(monitoring.STATE_REGISTRY)
     return response
 
 

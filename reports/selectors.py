@@ -10,16 +10,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from leaderboard import operators, ranking
 from leaderboard.models import Board, PeriodArchive, ScoreEvent
 from leaderboard_project.exceptions import InvalidInput
 
 # Banned players are absent from reports as from every other read.
 BANNED = f"SELECT username FROM {get_user_model()._meta.db_table} WHERE banned_at IS NOT NULL"
-
-AGGREGATES = {
-    Board.Operator.INCREMENT: ("SUM(value)", "total"),
-    Board.Operator.SET: ("(ARRAY_AGG(value ORDER BY created_at DESC, id DESC))[1]", "latest"),
-}
 
 
 @dataclass
@@ -63,11 +59,10 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
     players count for nothing.
     """
     period = report_range(start_date=start_date, end_date=end_date, time_zone=board.time_zone)
-    if board.operator == Board.Operator.BEST:
-        aggregate, measure = ("MAX(value)", "best") if board.higher_is_better else ("MIN(value)", "best")
-    else:
-        aggregate, measure = AGGREGATES[board.operator]
-    direction = "DESC" if board.higher_is_better else "ASC"
+    # The board's own rules: its operator's aggregate over the events, and the one ranking rule.
+    aggregate, measure = operators.event_aggregate(board, alias=""), operators.measure(board)
+    rank = ranking.sql_rank(board.higher_is_better)
+    order = ranking.sql_order(board.higher_is_better)
     table = ScoreEvent._meta.db_table
     params = {"board": board.pk, "start": period.start, "end": period.end, "limit": limit, "offset": offset}
     with connection.cursor() as cursor:
@@ -81,12 +76,12 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
                 GROUP BY user_id
             ), ranked AS (
                 SELECT user_id, score, submissions,
-                       RANK() OVER (ORDER BY score {direction}) AS rank,
+                       {rank} AS rank,
                        COUNT(*) OVER () AS total
                 FROM per_user
             )
             SELECT user_id, score, submissions, rank, total FROM ranked
-            ORDER BY rank, user_id {direction}
+            ORDER BY {order}
             LIMIT %(limit)s OFFSET %(offset)s
             """,
             params,

@@ -250,7 +250,7 @@ def page_payload(page) -> dict:
         "offset": page.offset,
         "limit": page.limit,
         "cached": page.cached,
-        "entries": [{"user_id": e.user_id, "score": e.score, "rank": e.rank} for e in page.entries],
+        "entries": [e.as_dict() for e in page.entries],
     }
 
 

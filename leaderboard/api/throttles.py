@@ -27,7 +27,9 @@ import re
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from leaderboard import metrics, redis_store
+from leaderboard import metrics
+from leaderboard.store import limits
+from leaderboard.store.connection import RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def _count(op, scope: str, ident: str, rate: str | None) -> tuple[int, int, int]
     limit, window = parsed
     try:
         count, left = op(scope=scope, ident=ident, window=window)
-    except redis_store.RedisUnavailable as exc:
+    except RedisUnavailable as exc:
         metrics.REDIS_ERRORS.labels("rate_limit").inc()
         logger.warning("limit %s not enforced, Redis unavailable: %s", scope, exc)
         return None
@@ -83,7 +85,7 @@ class _RedisThrottle(BaseThrottle):
 
     def charge(self, scope: str, ident: str, rate: str | None) -> bool:
         """Count one hit against ``rate``; False (and ``retry_after`` set) past it."""
-        counted = _count(redis_store.rate_hit, scope, ident, rate)
+        counted = _count(limits.hit, scope, ident, rate)
         if counted is not None and counted[0] > counted[1]:
             self.retry_after = counted[2]
             return False
@@ -155,7 +157,7 @@ class LoginFailureThrottle(_RedisThrottle):
 
     def allow_request(self, request, view) -> bool:
         for scope, ident, rate in _login_limits(request, _login_username(request)):
-            counted = _count(redis_store.rate_count, scope, ident, rate)
+            counted = _count(limits.count, scope, ident, rate)
             if counted is not None and counted[0] >= counted[1]:
                 self.retry_after = counted[2]
                 logger.warning("login refused: too many failures (%s)", scope)
@@ -166,4 +168,4 @@ class LoginFailureThrottle(_RedisThrottle):
 def login_failed(request) -> None:
     """Count a failed login against its username and its client address."""
     for scope, ident, rate in _login_limits(request, _login_username(request)):
-        _count(redis_store.rate_hit, scope, ident, rate)
+        _count(limits.hit, scope, ident, rate)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from django.db import connection
 
-from leaderboard import redis_store
+from leaderboard import warming
 from leaderboard.models import Board, Standing
 from leaderboard.periods import Bucket
+from leaderboard.store import buckets as store_buckets
 
 
 def seed(board: Board, scores: dict[str, int]) -> None:
     """Users and their standings in every live bucket, written directly (no broadcasts), then warmed."""
     from django.utils import timezone
 
-    from leaderboard import services
     from leaderboard.tests.factories import UserFactory
 
     now = timezone.now()
@@ -28,12 +29,12 @@ def seed(board: Board, scores: dict[str, int]) -> None:
         for u, s in scores.items()
         for b in board.live_buckets(now)
     )
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
 
 
 def redis_members(board: Board, bucket: Bucket) -> dict[str, int]:
     found: dict[str, int] = {}
-    for batch in redis_store.bucket_members(board_slug=board.slug, period=bucket.period, bucket=bucket.key):
+    for batch in store_buckets.bucket_members(board_slug=board.slug, period=bucket.period, bucket=bucket.key):
         found.update(batch)
     return found
 
@@ -43,10 +44,13 @@ def pg_members(board: Board, bucket: Bucket) -> dict[str, int]:
     return dict(rows.values_list("user_id", "score"))
 
 
-def in_threads(count: int, work: Callable[[int], object]) -> list[object]:
+T = TypeVar("T")
+
+
+def in_threads(count: int, work: Callable[[int], T]) -> list[T]:
     """Run ``work(i)`` for i in range(count) on ``count`` threads, each with its own connection."""
 
-    def run(i: int) -> object:
+    def run(i: int) -> T:
         try:
             return work(i)
         finally:

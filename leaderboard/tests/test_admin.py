@@ -11,8 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leaderboard import redis_store, services
+from leaderboard import services, warming
 from leaderboard.models import Board, ScoreEvent, Standing
+from leaderboard.store import buckets as store_buckets
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import pg_members, redis_members
 from leaderboard.tests.test_browser import chromium  # noqa: F401 (the fixture)
@@ -60,12 +63,12 @@ def test_score_events_are_read_only_in_the_admin(operator):
 def test_rebuild_cache_asks_for_confirmation_then_rebuilds_redis_from_postgres(operator):
     board = BoardFactory()
     seed(board, 10)
-    services.cache_clear()
+    warming.cache_clear()
     action = {"action": "rebuild_cache", "_selected_action": [board.pk]}
     confirm = operator.post("/admin/leaderboard/board/", action)
     assert confirm.status_code == 200 and b"Yes, rebuild" in confirm.content
     bucket = board.bucket("daily", timezone.now())
-    assert not redis_store.bucket_is_ready(board_slug=board.slug, period="daily", bucket=bucket.key)
+    assert not store_buckets.bucket_is_ready(board_slug=board.slug, period="daily", bucket=bucket.key)
     done = operator.post("/admin/leaderboard/board/", {**action, "confirm": "yes"}, follow=True)
     assert b"10 members" in done.content or b"50 members" in done.content
     assert redis_members(board, bucket) == pg_members(board, bucket)
@@ -73,10 +76,10 @@ def test_rebuild_cache_asks_for_confirmation_then_rebuilds_redis_from_postgres(o
 
 def test_the_drift_view_shows_members_per_store(operator):
     board = BoardFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     seed(board, 4)
     bucket = board.bucket("daily", timezone.now())
-    redis_store.members_remove(board_slug=board.slug, period="daily", bucket=bucket.key, members=[f"a{board.pk}-000"])
+    store_buckets.members_remove(board_slug=board.slug, period="daily", bucket=bucket.key, members=[f"a{board.pk}-000"])
     page = operator.get(f"/admin/leaderboard/board/{board.pk}/drift/")
     assert page.status_code == 200
     rows = {row["period"]: row for row in page.context["rows"]}
@@ -159,10 +162,10 @@ def test_reconcile_action_records_a_run_shown_in_the_admin(operator):
     from leaderboard.models import ReconciliationRun
 
     board = BoardFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     seed(board, 2)
     bucket = board.bucket("daily", timezone.now())
-    redis_store.client().zadd(redis_store.bucket_key(board.slug, "daily", bucket.key), {"ghost": 1})
+    store_connection.client().zadd(store_keys.bucket(board.slug, "daily", bucket.key), {"ghost": 1})
     action = {"action": "reconcile", "_selected_action": [board.pk]}
     assert b"Yes, run it" in operator.post("/admin/leaderboard/board/", action).content
     operator.post("/admin/leaderboard/board/", {**action, "confirm": "yes", "dry_run": "on"})

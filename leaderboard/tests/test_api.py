@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from leaderboard import services
+from leaderboard import services, warming
 from leaderboard.models import Board, ScoreEvent
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard_project.conftest_helpers import bearer
 
@@ -52,7 +54,7 @@ def test_submit_needs_a_token(api_client):
 
 def test_a_user_submits_for_themselves_and_gets_scores_and_ranks(auth_client):
     board = BoardFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     response = submit(auth_client, board, value=12, metadata={"match": "m-1"})
     assert response.status_code == 201, response.content
     body = response.json()
@@ -168,7 +170,7 @@ def test_the_idempotency_key_header_replays_the_first_response(auth_client):
 
 def test_reads_top_around_users_rank_and_stats(api_client):
     board = BoardFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     for i, score in enumerate([50, 40, 40, 30, 20]):
         services.score_submit(board=board, user_id=UserFactory(username=f"p{i}").username, value=score)
     base = f"/api/v1/boards/{board.slug}"
@@ -195,7 +197,7 @@ def test_reads_top_around_users_rank_and_stats(api_client):
 def test_stats_of_a_user_missing_from_the_cache_are_loaded_from_postgres_then_cached(api_client):
     board = BoardFactory()
     services.score_submit(board=board, user_id=UserFactory(username="p1").username, value=8)
-    services.cache_clear()
+    warming.cache_clear()
     first = api_client.get(f"/api/v1/boards/{board.slug}/users/p1/stats").json()
     second = api_client.get(f"/api/v1/boards/{board.slug}/users/p1/stats").json()
     assert first["cached"] is False and second["cached"] is True
@@ -237,7 +239,7 @@ def test_a_cold_bucket_is_warmed_once_by_concurrent_readers(api_client):
     board = BoardFactory()
     for i in range(300):
         services.score_submit(board=board, user_id=UserFactory(username=f"c{i:03d}").username, value=i)
-    services.cache_clear()
+    warming.cache_clear()
     warms = metrics.WARMS.labels("miss")
     before = warms._value.get()
     from leaderboard import selectors
@@ -254,7 +256,7 @@ def test_hot_path_payloads_match_their_documented_serializers():
     from leaderboard.api import serializers as s
 
     board = BoardFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     result = services.score_submit(board=board, user_id=UserFactory().username, value=3, idempotency_key="x")
     assert s.submit_payload(result) == s.SubmitResultSerializer(result).data
     page = selectors.leaderboard_page(board=board, period="weekly")
@@ -286,11 +288,10 @@ def test_hot_responses_are_byte_for_byte_what_drf_would_render():
 
 def test_reads_for_users_that_do_not_exist_write_nothing_to_redis(api_client):
     """Anonymous reads must not create Redis state (finding 4)."""
-    from leaderboard import redis_store
 
     board = BoardFactory()
     services.score_submit(board=board, user_id=UserFactory(username="real").username, value=3)
-    before = redis_store.keys_count(redis_store.user_keys_pattern(board.slug))
+    before = store_connection.keys_count(store_keys.board_users_pattern(board.slug))
     for i in range(50):
         assert api_client.get(f"/api/v1/boards/{board.slug}/users/ghost{i}/stats").status_code in (200, 404)
-    assert redis_store.keys_count(redis_store.user_keys_pattern(board.slug)) == before
+    assert store_connection.keys_count(store_keys.board_users_pattern(board.slug)) == before

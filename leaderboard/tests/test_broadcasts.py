@@ -18,8 +18,10 @@ import pytest
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from leaderboard import broadcasts, redis_store, services
+from leaderboard import broadcasts, services
 from leaderboard.models import Board
+from leaderboard.store import keys as store_keys
+from leaderboard.store import live
 from leaderboard.tests.factories import BoardFactory
 from leaderboard.tests.helpers import in_threads, seed
 
@@ -35,7 +37,7 @@ def listening(board: Board, period: str, *, watch: bool = True) -> Iterator[list
     received: list[dict] = []
     ready = threading.Event()
     loop = asyncio.new_event_loop()
-    group = redis_store.group_name(board.slug, period)
+    group = store_keys.group(board.slug, period)
 
     async def receive() -> None:
         layer = get_channel_layer()
@@ -55,12 +57,12 @@ def listening(board: Board, period: str, *, watch: bool = True) -> Iterator[list
     thread.start()
     assert ready.wait(5)
     if watch:
-        redis_store.live_watch(board_slug=board.slug, period=period, delta=1)
+        live.watch(board_slug=board.slug, period=period, delta=1)
     try:
         yield received
     finally:
         if watch:
-            redis_store.live_watch(board_slug=board.slug, period=period, delta=-1)
+            live.watch(board_slug=board.slug, period=period, delta=-1)
         loop.call_soon_threadsafe(task.cancel)
         thread.join(5)
         loop.close()
@@ -142,18 +144,18 @@ def test_submits_from_many_threads_share_one_throttle_and_end_on_the_last_state(
 
 def test_the_throttle_lets_one_send_at_a_time_and_only_the_owner_of_the_trailing_send_fire_it():
     gate = {"board_slug": f"g{uuid.uuid4().hex[:6]}", "period": "daily", "interval_ms": 50}
-    assert redis_store.live_gate(**gate, claim="a") == 0  # quiet group: send now ("a" owns the send)
+    assert live.gate(**gate, claim="a") == 0  # quiet group: send now ("a" owns the send)
     time.sleep(0.06)
-    delay = redis_store.live_gate(**gate, claim="b")  # interval over, but "a" is still sending
+    delay = live.gate(**gate, claim="b")  # interval over, but "a" is still sending
     assert delay > 0  # so "b" schedules the trailing send instead
-    assert redis_store.live_gate(**gate, claim="c") == -1  # folded into "b"'s trailing send
-    assert redis_store.live_gate(**gate, token="c") == -1  # a timer that does not own it
-    assert redis_store.live_gate(**gate, token="b") == 20  # "a" still sending: retry shortly
-    redis_store.live_release(board_slug=gate["board_slug"], period="daily", token="b")  # not the owner: no effect
-    assert redis_store.live_gate(**gate, token="b") == 20
-    redis_store.live_release(board_slug=gate["board_slug"], period="daily", token="a")
-    assert redis_store.live_gate(**gate, token="b") == 0  # now "b" sends
-    assert redis_store.live_gate(**gate, claim="d") > 0  # within the interval after "b"'s send
+    assert live.gate(**gate, claim="c") == -1  # folded into "b"'s trailing send
+    assert live.gate(**gate, token="c") == -1  # a timer that does not own it
+    assert live.gate(**gate, token="b") == 20  # "a" still sending: retry shortly
+    live.release(board_slug=gate["board_slug"], period="daily", token="b")  # not the owner: no effect
+    assert live.gate(**gate, token="b") == 20
+    live.release(board_slug=gate["board_slug"], period="daily", token="a")
+    assert live.gate(**gate, token="b") == 0  # now "b" sends
+    assert live.gate(**gate, claim="d") > 0  # within the interval after "b"'s send
 
 
 def test_a_trailing_send_waits_for_a_send_still_going_out(settings):
@@ -162,11 +164,11 @@ def test_a_trailing_send_waits_for_a_send_still_going_out(settings):
     seed(board, {"ann": 1})
     with listening(board, "all_time") as received:
         # A slow send in progress elsewhere, e.g. a snapshot from PostgreSQL while Redis warms.
-        assert redis_store.live_gate(board_slug=board.slug, period="all_time", interval_ms=50, claim="slow") == 0
+        assert live.gate(board_slug=board.slug, period="all_time", interval_ms=50, claim="slow") == 0
         services.score_submit(board=board, user_id="ann", value=1)
         time.sleep(0.3)
         assert received == []  # held back: it would overtake the slow send
-        redis_store.live_release(board_slug=board.slug, period="all_time", token="slow")
+        live.release(board_slug=board.slug, period="all_time", token="slow")
         time.sleep(0.3)
     assert [top(m) for m in updates(received)] == [[("ann", 2)]]
 

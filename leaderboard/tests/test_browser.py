@@ -28,7 +28,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from devtools.stack import free_port, websocket_command
-from leaderboard import rollover, services
+from leaderboard import rollover, services, warming
 from leaderboard.models import Board, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard_project.conftest_helpers import bearer
@@ -133,7 +133,7 @@ def seed_arena() -> None:
         for i in range(12)
         for b in board.live_buckets(now)
     )
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
 
 
 def test_the_page_shows_the_top_10_updates_live_and_finds_a_rank(live_server, asgi_server, chromium, tmp_path, staff):

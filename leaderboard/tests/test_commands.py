@@ -7,8 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from leaderboard import redis_store, services
+from leaderboard import services, warming
 from leaderboard.models import ScoreEvent
+from leaderboard.store import buckets as store_buckets
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import pg_members, redis_members
 
@@ -19,7 +20,7 @@ def test_warm_cache_rebuilds_redis_from_postgres_and_reports_counts():
     board = BoardFactory(slug="warm-me")
     for i in range(30):
         services.score_submit(board=board, user_id=UserFactory(username=f"w{i:02d}").username, value=i + 1)
-    services.cache_clear()
+    warming.cache_clear()
     out = StringIO()
     call_command("warm_cache", "--board", "warm-me", "--period", "daily", "--period", "all-time", stdout=out)
     assert "warmed 60 members" in out.getvalue()
@@ -29,7 +30,7 @@ def test_warm_cache_rebuilds_redis_from_postgres_and_reports_counts():
         assert redis_members(board, bucket) == pg_members(board, bucket)
         assert len(redis_members(board, bucket)) == 30
     weekly = board.bucket("weekly", now)
-    assert not redis_store.bucket_is_ready(board_slug=board.slug, period="weekly", bucket=weekly.key)
+    assert not store_buckets.bucket_is_ready(board_slug=board.slug, period="weekly", bucket=weekly.key)
 
 
 def test_warm_cache_test_performance_prints_latencies_and_leaves_no_trace():

@@ -16,6 +16,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from leaderboard import services
 from leaderboard.consumers import LeaderboardConsumer
 from leaderboard.routing import websocket_urlpatterns
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import seed
 
@@ -223,9 +225,7 @@ def test_clients_without_an_origin_are_served_and_browsers_from_foreign_origins_
 
 
 def watchers(board, user_id: str) -> int:
-    from leaderboard import redis_store
-
-    return int(redis_store.client().get(redis_store.live_key(board.slug, "user", user_id)) or 0)
+    return int(store_connection.client().get(store_keys.live(board.slug, "user", user_id)) or 0)
 
 
 def test_authenticating_again_on_one_socket_moves_the_watcher_count_to_the_new_user():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from leaderboard import selectors, services
+from leaderboard import selectors, services, warming
 from leaderboard.models import BucketRepair, ScoreEvent
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import pg_members, redis_members
@@ -33,7 +33,7 @@ def snapshot(board):
 def test_with_redis_stopped_reads_match_submits_succeed_and_redis_is_repaired(disposable_redis, api_client):
     board = BoardFactory()
     users = [UserFactory(username=f"u{i:02d}") for i in range(8)]
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     for i, user in enumerate(users):
         services.score_submit(board=board, user_id=user.username, value=(i % 3 + 1) * 10)
 
@@ -58,7 +58,7 @@ def test_with_redis_stopped_reads_match_submits_succeed_and_redis_is_repaired(di
     disposable_redis.start()
     bucket = board.live_buckets(ScoreEvent.objects.latest("id").created_at)[-1]
     assert redis_members(board, bucket)["u00"] == 10
-    repaired = services.buckets_repair_marked()
+    repaired = warming.buckets_repair_marked()
     assert repaired == 5
     assert not BucketRepair.objects.exists()
     for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
@@ -72,7 +72,7 @@ def test_redis_restarted_empty_is_rewarmed_from_postgres_on_the_next_read(dispos
     board = BoardFactory()
     for i in range(5):
         services.score_submit(board=board, user_id=UserFactory(username=f"u{i:02d}").username, value=i + 1)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     hot = selectors.leaderboard_page(board=board, period="daily")
     disposable_redis.stop()
     disposable_redis.persistent = False
@@ -87,7 +87,7 @@ def test_redis_restarted_empty_is_rewarmed_from_postgres_on_the_next_read(dispos
 def test_a_submit_while_postgres_is_unreachable_is_a_503_and_redis_is_untouched(api_client, settings):
     board = BoardFactory()
     user = UserFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     services.score_submit(board=board, user_id=user.username, value=1)
     api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
     bucket = board.live_buckets(ScoreEvent.objects.get().created_at)[-1]
@@ -141,7 +141,7 @@ def test_a_submit_whose_commit_answer_is_lost_is_resolved_not_reported_as_unwrit
     """The reply to a committed submit is lost: the service finds the event and answers 201, once."""
     board = BoardFactory()
     user = UserFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
     first = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json")
     assert first.status_code == 201
@@ -155,7 +155,7 @@ def test_a_submit_whose_commit_answer_is_lost_is_resolved_not_reported_as_unwrit
     assert response.status_code == 201, response.content
     assert response.json()["scores"]["all_time"] == 6
     assert _events(board) == 2  # counted once: neither lost nor doubled
-    services.buckets_repair_marked()
+    warming.buckets_repair_marked()
     for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
         assert redis_members(board, bucket) == pg_members(board, bucket) == {user.username: 6}
 
@@ -164,7 +164,7 @@ def test_a_submit_whose_outcome_cannot_be_known_says_so_and_redis_converges(faul
     """PostgreSQL dies after the statement was sent: not "nothing written", but "outcome unknown"."""
     board = BoardFactory()
     user = UserFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     api_client.credentials(HTTP_AUTHORIZATION=bearer(user))
     assert api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json").status_code == 201
 
@@ -182,7 +182,7 @@ def test_a_submit_whose_outcome_cannot_be_known_says_so_and_redis_converges(faul
     committed = _events(board)
     assert committed in (1, 2)  # the server may or may not have committed it: that is the point
     # The buckets were marked in Redis, PostgreSQL being unreachable: the minute's repair converges.
-    assert services.buckets_repair_marked() == 5
+    assert warming.buckets_repair_marked() == 5
     expected = 1 + 5 * (committed - 1)
     for bucket in board.live_buckets(ScoreEvent.objects.latest("id").created_at):
         assert redis_members(board, bucket) == pg_members(board, bucket) == {user.username: expected}
@@ -209,7 +209,7 @@ def test_a_bucket_marked_for_repair_is_not_served_stale_after_redis_returns(disp
     """Redis comes back from its own persistence, behind PostgreSQL: no stale `cached: true` answer."""
     board = BoardFactory()
     user = UserFactory(username="u00")
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     services.score_submit(board=board, user_id=user.username, value=10)
     disposable_redis.stop()
     services.score_submit(board=board, user_id=user.username, value=500)  # PostgreSQL only, buckets marked

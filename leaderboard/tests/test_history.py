@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leaderboard import rollover, selectors, services
+from leaderboard import rollover, selectors, services, warming
 from leaderboard.models import Board, PeriodArchive
 from leaderboard.tests.factories import BoardFactory, UserFactory
 
@@ -49,7 +49,7 @@ def arena() -> Board:
     services.score_submit(board=board, user_id="ann", value=4)  # today: live
     services.score_submit(board=board, user_id="bob", value=6)
     rollover.buckets_finalise_ended()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     return board
 
 
@@ -161,7 +161,7 @@ def test_history_is_one_query_for_the_page_whatever_its_size(api_client):
     for days_ago in range(1, 13):
         play(board, days_ago, {"ann": days_ago, "bob": 6, "cy": 12 - days_ago})
     services.score_submit(board=board, user_id="ann", value=1)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     api_client.get(history_url(board, "ann"))  # board and repair marks now cached in this process
 
     counts = {}
@@ -181,7 +181,7 @@ def test_history_selector_query_count_is_pinned(django_assert_max_num_queries, s
     for days_ago in range(1, 9):
         play(board, days_ago, {"ann": days_ago, "bob": 4})
     services.score_submit(board=board, user_id="ann", value=1)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     selectors.user_history(board=board, period="daily", user_id="ann")  # repair marks loaded
     with django_assert_max_num_queries(1):
         history = selectors.user_history(board=board, period="daily", user_id="ann", limit=8)

@@ -12,8 +12,11 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from leaderboard import moderation, redis_store, services
+from leaderboard import moderation, services, warming
 from leaderboard.models import ModerationAction, PeriodArchive, ScoreEvent, Standing
+from leaderboard.store import buckets as store_buckets
+from leaderboard.store import connection as store_connection
+from leaderboard.store import limits, live
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import in_threads, pg_members, redis_members
 from leaderboard.tests.test_consumers import APP, run, updates
@@ -42,7 +45,7 @@ def test_removing_a_player_while_20_threads_submit_for_them_leaves_both_stores_e
     UserFactory(username="honest")
     services.score_submit(board=board, user_id="cheat", value=1000)
     services.score_submit(board=board, user_id="honest", value=1)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     started = threading.Event()
 
     def work(i: int) -> int:
@@ -83,9 +86,9 @@ def test_removal_from_one_board_leaves_the_others_and_ended_buckets_lose_the_pla
     services.score_submit(board=board, user_id="cheat", value=7)
     services.score_submit(board=other, user_id="cheat", value=9)
     old = board.bucket("daily", last_week)
-    services.bucket_warm(board=board, bucket=old)  # an ended bucket whose key has not expired yet
-    services.board_warm(board=board)
-    services.board_warm(board=other)
+    warming.bucket_warm(board=board, bucket=old)  # an ended bucket whose key has not expired yet
+    warming.board_warm(board=board)
+    warming.board_warm(board=other)
     assert redis_members(board, old) == {"cheat": 5}
 
     result = moderation.scores_remove(user_id="cheat", reason="cheating", actor="mod", board=board)
@@ -103,7 +106,7 @@ def test_a_banned_player_disappears_from_every_read_and_live_update_and_unban_re
     for user_id, value in [("ann", 30), ("bob", 20), ("cheat", 50), ("cheat", 25)]:
         UserFactory(username=user_id)
         services.score_submit(board=board, user_id=user_id, value=value)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     cheat = UserFactory(username="cheat")
     trusted = UserFactory(username="server", is_staff=True)
     staff = APIClient()
@@ -173,7 +176,7 @@ def test_a_banned_player_disappears_from_every_read_and_live_update_and_unban_re
 def test_a_ban_waits_for_a_submit_in_flight_and_later_submits_are_refused():
     board = BoardFactory()
     UserFactory(username="cheat")
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     results: list[object] = []
 
     def work(i: int) -> None:
@@ -201,7 +204,7 @@ def test_a_ban_waits_for_a_submit_in_flight_and_later_submits_are_refused():
 
 def _everything_in_redis(prefix: str) -> str:
     """Every key name and value under the test's prefix, as one text."""
-    conn = redis_store.client()
+    conn = store_connection.client()
     parts = []
     for key in conn.scan_iter(match=f"{prefix}:*", count=1000):
         parts.append(key)
@@ -244,10 +247,10 @@ def _erasable_player(board, user_id: str, prefix: str):
     UserFactory(username="rival")
     services.score_submit(board=board, user_id=user_id, value=40, metadata={"by": user_id})
     services.score_submit(board=board, user_id="rival", value=10)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     APIClient().get(f"/api/v1/boards/{board.slug}/users/{user_id}/stats")
-    redis_store.live_watch_user(board_slug=board.slug, user_id=user_id, delta=1)
-    redis_store.rate_hit(scope="user", ident=f"{board.slug}:{user_id}", window=60)
+    live.watch_user(board_slug=board.slug, user_id=user_id, delta=1)
+    limits.hit(scope="user", ident=f"{board.slug}:{user_id}", window=60)
     top = [{"user_id": user_id, "score": 40, "rank": 1}, {"user_id": "rival", "score": 10, "rank": 2}]
     bucket = board.bucket("daily", timezone.now() - timezone.timedelta(days=3))
     PeriodArchive.objects.create(
@@ -396,12 +399,12 @@ def test_a_submit_committed_before_a_ban_but_mirrored_after_it_does_not_bring_th
     from leaderboard import selectors
 
     board = BoardFactory(periods=["all_time"])
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     UserFactory(username="cheat")
     UserFactory(username="other")
     services.score_submit(board=board, user_id="other", value=1)
     entered, release = threading.Event(), threading.Event()
-    real = redis_store.apply_submit
+    real = store_buckets.apply_submit
 
     def late(**kwargs):
         if kwargs["member"] == "cheat":
@@ -409,7 +412,7 @@ def test_a_submit_committed_before_a_ban_but_mirrored_after_it_does_not_bring_th
             release.wait(10)
         return real(**kwargs)
 
-    monkeypatch.setattr(redis_store, "apply_submit", late)
+    monkeypatch.setattr(store_buckets, "apply_submit", late)
 
     def submit() -> None:
         try:

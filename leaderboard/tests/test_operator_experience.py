@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import User
-from leaderboard import services
+from leaderboard import warming
 from leaderboard.tests.factories import BoardFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ def _rolled_back_transactions() -> int:
 def test_a_trusted_submit_for_a_new_player_creates_it_without_a_failed_statement(staff_client):
     """Operators alert on database errors: creating a player must not go through a foreign-key violation."""
     board = BoardFactory()
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     before = _rolled_back_transactions()
     for name in ("carol", "dave"):
         response = submit(staff_client, board, value=5, user_id=name)
@@ -62,7 +62,7 @@ def test_a_game_servers_submits_for_a_known_player_cost_no_extra_query(staff_cli
 def test_submit_ranks_hold_only_cached_periods_and_never_null(auth_client):
     """``ranks``: the new rank of each period whose bucket Redis holds; a period is absent otherwise."""
     board = BoardFactory()
-    services.board_warm(board=board, periods=["daily"])  # only daily is cached
+    warming.board_warm(board=board, periods=["daily"])  # only daily is cached
     first = submit(auth_client, board, value=3, idempotency_key="k-1")
     assert first.status_code == 201, first.content
     assert first.json()["ranks"] == {"daily": 1}
@@ -84,7 +84,7 @@ def test_a_reset_bucket_reads_as_its_date_and_number_everywhere(api_client, staf
     from leaderboard.rollover import period_reset
 
     board = BoardFactory(slug="resettable")
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     assert submit(staff_client, board, value=4, user_id="erin").status_code == 201
     period_reset(board=board, period="daily")
     board.refresh_from_db()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from leaderboard import redis_store, selectors, services
+from leaderboard import selectors, warming
 from leaderboard.models import Board, Standing
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +33,7 @@ def seed(board: Board, scores: dict[str, int]) -> None:
                 )
             )
     Standing.objects.bulk_create(rows)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
 
 
 def triples(page) -> list[tuple[str, int, int]]:
@@ -40,7 +42,7 @@ def triples(page) -> list[tuple[str, int, int]]:
 
 def cold(board: Board) -> None:
     """Drop the Redis copy so the next read is served from PostgreSQL."""
-    redis_store.keys_delete(redis_store.board_pattern(board.slug))
+    store_connection.keys_delete(store_keys.board_pattern(board.slug))
 
 
 @pytest.fixture

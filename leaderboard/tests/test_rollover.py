@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db.models import Sum
 
-from leaderboard import rollover, services
+from leaderboard import rollover, services, warming
 from leaderboard.models import PeriodArchive, ScoreEvent, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import in_threads, pg_members, redis_members
@@ -81,7 +81,7 @@ def test_running_rollover_twice_or_concurrently_archives_once():
 
 def test_a_reset_under_twenty_submitting_threads_loses_and_duplicates_nothing():
     board = BoardFactory(periods=["daily", "all_time"], max_value=10)
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     users = [UserFactory(username=f"r{i:02d}") for i in range(20)]
     per_thread = 40
     half = threading.Barrier(21)

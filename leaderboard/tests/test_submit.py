@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leaderboard import services
+from leaderboard import services, warming
 from leaderboard.models import Board, ScoreEvent, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import in_threads, pg_members, redis_members
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def warm(board):
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
 
 
 def test_a_submit_appends_an_event_and_updates_every_period_in_both_stores():

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from leaderboard import redis_store, services, sync
+from leaderboard import services, sync, warming
 from leaderboard.models import ReconciliationRun
+from leaderboard.store import connection as store_connection
+from leaderboard.store import coordination
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard.tests.helpers import pg_members, redis_members
 
@@ -16,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def board():
     board = BoardFactory(periods=["daily", "all_time"])
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     for i in range(12):
         services.score_submit(board=board, user_id=UserFactory(username=f"s{i:02d}").username, value=i + 1)
     return board
@@ -28,10 +31,10 @@ def daily(board):
 
 def damage(board) -> None:
     """A deleted sorted set (all-time), a wrong score and a stray member (daily)."""
-    conn = redis_store.client()
-    conn.delete(redis_store.bucket_key(board.slug, "all_time", "all"))
+    conn = store_connection.client()
+    conn.delete(store_keys.bucket(board.slug, "all_time", "all"))
     bucket = daily(board)
-    conn.zadd(redis_store.bucket_key(board.slug, "daily", bucket.key), {"s03": 999, "ghost": 50})
+    conn.zadd(store_keys.bucket(board.slug, "daily", bucket.key), {"s03": 999, "ghost": 50})
 
 
 def test_a_run_repairs_a_deleted_key_a_wrong_score_and_a_stray_member(board):
@@ -60,7 +63,7 @@ def test_a_dry_run_reports_the_same_and_changes_nothing(board):
 
 
 def test_a_cold_bucket_is_warmed_whole(board):
-    services.cache_clear()
+    warming.cache_clear()
     run = sync.reconciliation_run(trigger="test")
     assert run.created == 24
     assert {b["state"] for b in run.buckets} == {"cold"}
@@ -69,11 +72,11 @@ def test_a_cold_bucket_is_warmed_whole(board):
 
 
 def test_a_second_run_while_one_holds_the_lock_is_recorded_as_skipped(board):
-    token = redis_store.global_lock_acquire(name=sync.LOCK, ttl_ms=60_000)
+    token = coordination.lock_acquire(name=sync.LOCK, ttl_ms=60_000)
     try:
         run = sync.reconciliation_run(trigger="test")
     finally:
-        redis_store.global_lock_release(name=sync.LOCK, token=token)
+        coordination.lock_release(name=sync.LOCK, token=token)
     assert run.status == "skipped" and "another" in run.detail
     assert sync.reconciliation_run(trigger="test").status == "succeeded"
 

@@ -17,8 +17,9 @@ import yaml
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from leaderboard import redis_store, services
+from leaderboard import services
 from leaderboard.models import BucketRepair
+from leaderboard.store import connection as store_connection
 from leaderboard.tests.factories import BoardFactory
 from leaderboard_project.conftest_helpers import bearer
 
@@ -85,12 +86,12 @@ def exercise_the_service(api_client, staff, settings, unused_tcp_port) -> None:
     services.board_cache_clear()
     url = settings.REDIS_URL
     settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
-    redis_store.reset_clients()
+    store_connection.reset_clients()
     try:
         assert api_client.get("/api/v1/boards/kit/leaderboard/all_time").status_code == 200
     finally:
         settings.REDIS_URL = url
-        redis_store.reset_clients()
+        store_connection.reset_clients()
 
 
 def exported(client) -> dict[str, float]:
@@ -127,6 +128,6 @@ def test_the_state_gauges_are_read_from_postgres_and_redis_at_scrape_time(
     assert samples["leaderboard_heartbeat_age_seconds"] < 60  # rollover's, just now
     # Redis down: the scrape still answers, and says so.
     settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
-    redis_store.reset_clients()
+    store_connection.reset_clients()
     down = exported(client)
     assert down["leaderboard_redis_up"] == 0 and "leaderboard_heartbeat_age_seconds" not in down

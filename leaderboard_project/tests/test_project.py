@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leaderboard.store import connection as store_connection
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,10 +25,8 @@ def test_readyz_is_200_when_postgres_and_redis_answer(client):
 
 @pytest.mark.django_db
 def test_readyz_is_503_when_redis_is_unreachable(client, settings, unused_tcp_port):
-    from leaderboard import redis_store
-
     settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
-    redis_store.reset_clients()
+    store_connection.reset_clients()
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["redis"]["ok"] is False

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from leaderboard import rollover, services
+from leaderboard import rollover, services, warming
 from leaderboard.models import PeriodArchive
 from leaderboard.signals import bucket_finalised
 from leaderboard.tests.factories import BoardFactory, UserFactory
@@ -49,7 +49,9 @@ def readme_verify():
     """The ``verify`` function of the README's webhook section, executed as written."""
     readme = (Path(django_settings.BASE_DIR) / "README.md").read_text()
     section = readme.split("## Rewards at period end (webhooks)", 1)[1].split("\n## ", 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    block = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert block, "the README's webhook section has no Python block"
+    code = block.group(1)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     return namespace["verify"]
@@ -206,7 +208,7 @@ def test_the_signature_verifies_with_the_readme_recipe_and_rejects_tampering_and
 
 def test_a_manual_reset_delivers_too(receiver):
     board = BoardFactory(time_zone="UTC", periods=["daily", "all_time"])
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     user = UserFactory()
     services.score_submit(board=board, user_id=user.username, value=5)
     endpoint_for(board, receiver)
@@ -284,7 +286,8 @@ def test_a_delivery_whose_task_was_lost_is_queued_again_by_the_sweep_and_deliver
         rollover.buckets_finalise_ended(now=AFTER)  # attempt 1: 500; the retry's message is "lost" (eager)
         row = WebhookDelivery.objects.get()
         assert (row.status, row.attempts) == ("pending", 1)
-        assert row.next_attempt_at > row.created_at  # due after the backoff
+        due = row.next_attempt_at
+        assert due is not None and due > row.created_at  # due after the backoff
         assert tasks.sweep_deliveries() == 0  # not overdue yet: its retry may still come
         long_ago = row.created_at - timedelta(hours=1)
         WebhookDelivery.objects.filter(pk=row.pk).update(next_attempt_at=long_ago)  # long overdue

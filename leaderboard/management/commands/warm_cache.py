@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from leaderboard import redis_store, selectors, services
+from accounts.services import user_get_or_create_player
+from leaderboard import selectors, services, warming
 from leaderboard.models import Board, ScoreEvent, Standing
 from leaderboard.periods import PERIOD_ORDER, parse_period
+from leaderboard.store import keys
+from leaderboard.store.connection import RedisUnavailable, keys_delete
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -34,7 +37,7 @@ def table_instead_of_log() -> Iterator[None]:
     def not_a_warm_line(record: logging.LogRecord) -> bool:
         return not (record.levelno == logging.INFO and str(record.msg).startswith("warmed "))
 
-    service_log = logging.getLogger(services.__name__)
+    service_log = logging.getLogger(warming.__name__)
     service_log.addFilter(not_a_warm_line)
     try:
         yield
@@ -75,7 +78,7 @@ class Command(BaseCommand):
         try:
             with table_instead_of_log():
                 for found in boards:
-                    for result in services.board_warm(board=found, periods=periods):
+                    for result in warming.board_warm(board=found, periods=periods):
                         total += result.members
                         rate = result.members / result.seconds if result.seconds else 0
                         label = labels.get((found.pk, result.period), result.bucket)
@@ -83,7 +86,7 @@ class Command(BaseCommand):
                             f"{found.slug:>{slug_width}} {result.period:<8} {label:<{label_width}} "
                             f"{result.members:>9} members  {result.seconds:6.2f}s  {rate:>10,.0f}/s"
                         )
-        except redis_store.RedisUnavailable as exc:
+        except RedisUnavailable as exc:
             raise CommandError(f"Redis is unavailable: {exc}") from exc
         self.stdout.write(self.style.SUCCESS(f"warmed {total} members in {time.perf_counter() - started:.2f}s"))
         if test_performance:
@@ -109,10 +112,8 @@ class Command(BaseCommand):
                 timings["rank"].append((time.perf_counter() - mark) * 1000)
         scratch = Board.objects.create(slug=f"perf-{uuid.uuid4().hex[:8]}", name="performance test (temporary)")
         try:
-            from accounts.services import user_get_or_create_player
-
             player = user_get_or_create_player(user_id=f"perf-{uuid.uuid4().hex[:8]}")
-            services.board_warm(board=scratch)
+            warming.board_warm(board=scratch)
             for _ in range(samples):
                 mark = time.perf_counter()
                 services.score_submit(board=scratch, user_id=player.username, value=1)
@@ -120,7 +121,7 @@ class Command(BaseCommand):
         finally:
             Standing.objects.filter(board=scratch).delete()
             ScoreEvent.objects.filter(board=scratch).delete()
-            redis_store.keys_delete(redis_store.board_pattern(scratch.slug))
+            keys_delete(keys.board_pattern(scratch.slug))
             scratch.delete()
             player.delete()
         self.stdout.write(f"board {board.slug} / {period}:")

@@ -1,0 +1,62 @@
+"""Service-wide state in Redis: locks, heartbeats, and repair marks awaiting PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+
+from . import keys, scripts
+from .connection import client, guard, run
+
+
+def lock_acquire(*, name: str, ttl_ms: int) -> str | None:
+    """A service-wide lock (e.g. one reconciliation at a time); the token, or None if held."""
+    token = uuid.uuid4().hex
+    with guard():
+        ok = client().set(keys.global_lock(name), token, nx=True, px=ttl_ms)
+    return token if ok else None
+
+
+def lock_release(*, name: str, token: str) -> None:
+    run(scripts.UNLOCK, keys=[keys.global_lock(name)], args=[token])
+
+
+def lock_held(*, name: str) -> bool:
+    with guard():
+        return bool(client().exists(keys.global_lock(name)))
+
+
+def heartbeat_set(*, name: str, ttl: int = 3600) -> None:
+    """Record that a background component is alive (value: unix time)."""
+    with guard():
+        client().set(keys.heartbeat(name), f"{time.time():.3f}", ex=ttl)
+
+
+def heartbeat_age(*, name: str) -> float | None:
+    """Seconds since the component last reported, or None if it never did."""
+    with guard():
+        raw = client().get(keys.heartbeat(name))
+    return None if raw is None else max(0.0, time.time() - float(raw))
+
+
+def repair_pending_add(*, marks: dict[str, str]) -> None:
+    """Record buckets that may be behind PostgreSQL while PostgreSQL cannot take the mark.
+
+    ``marks`` maps "<board id>|<period>|<bucket start ISO>" to a reason; the
+    repair task moves them into PostgreSQL (``repair_pending_take``).
+    """
+    with guard():
+        client().hset(keys.repair_pending(), mapping=marks)
+
+
+def repair_pending_take() -> dict[str, str]:
+    """The pending marks (not removed: ``repair_pending_done`` removes those moved)."""
+    with guard():
+        return client().hgetall(keys.repair_pending())
+
+
+def repair_pending_done(*, fields: Sequence[str]) -> None:
+    if fields:
+        with guard():
+            client().hdel(keys.repair_pending(), *fields)

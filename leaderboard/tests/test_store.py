@@ -1,0 +1,136 @@
+"""The Redis store's own guarantees (``leaderboard.store``), against a real server."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from leaderboard import ranking, selectors, services, warming
+from leaderboard.store import buckets, keys, limits, scripts
+from leaderboard.store.connection import RedisUnavailable, client, ping, reset_clients, run
+from leaderboard.tests.factories import BoardFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ranked_board():
+    board = BoardFactory()
+    warming.board_warm(board=board)
+    for value, user in zip((30, 10, 20), UserFactory.create_batch(3), strict=True):
+        services.score_submit(board=board, user_id=user.username, value=value)
+    return board
+
+
+def test_scripts_flushed_from_the_server_are_sent_again():
+    board = ranked_board()
+    client().script_flush()
+    page = selectors.leaderboard_page(board=board, period="all_time", limit=10)
+    assert page.cached
+    assert [e.score for e in page.entries] == [30, 20, 10]
+    assert client().script_exists(scripts.TOP.sha) == [True]
+
+
+def test_connections_the_server_closed_while_idle_are_replaced_without_tripping_the_breaker():
+    board = ranked_board()
+    killed = client().client_kill_filter(_type="normal", skipme=False)
+    assert killed >= 1
+    page = selectors.leaderboard_page(board=board, period="all_time", limit=10)
+    assert page.cached  # served by Redis, not the PostgreSQL fallback
+    assert [e.score for e in page.entries] == [30, 20, 10]
+    assert ping()
+
+
+def test_a_script_whose_reply_is_late_is_not_sent_twice(settings):
+    settings.REDIS_SOCKET_TIMEOUT = 0.2
+    reset_clients()
+    limits.hit(scope="user", ident="late", window=60)  # connected and loaded
+    busy = client().connection_pool.make_connection()
+    busy_loop = "local x = 0 for i = 1, 80000000 do x = x + i end return x"  # holds the server ~1 s
+    blocker = threading.Thread(target=lambda: busy.send_command("EVAL", busy_loop, 0))
+    blocker.start()
+    time.sleep(0.1)
+    with pytest.raises(RedisUnavailable):
+        limits.hit(scope="user", ident="late", window=60)
+    blocker.join()
+    busy.read_response(timeout=30)
+    busy.disconnect()
+    time.sleep(2.1)  # the breaker opened by the timeout closes again
+    hits, _ = limits.hit(scope="user", ident="late", window=60)
+    assert hits == 3  # the first call, the late one (run once), this one
+
+
+def test_every_script_loads_and_the_ranking_rule_is_included_once_where_asked():
+    for script in vars(scripts).values():
+        if isinstance(script, scripts.Script):
+            assert client().script_load(script.source) == script.sha
+            assert script.source.count("local function rank_better") == (1 if "rank_" in script.source else 0)
+
+
+def test_every_key_of_a_board_shares_one_cluster_slot():
+    from redis.crc import key_slot
+
+    slug = "some-board"
+    board_keys = [
+        keys.bucket(slug, "daily", "2026-11-30"),
+        keys.ready(slug, "daily", "2026-11-30"),
+        keys.warming(slug, "daily", "2026-11-30", "t"),
+        keys.user(slug, "u@x"),
+        keys.board_lock(slug, keys.warm_lock_name("daily", "2026-11-30")),
+        keys.fence(slug, "u@x"),
+        keys.live(slug, "daily", "subscribers"),
+        keys.live_user(slug, "u@x"),
+    ]
+    assert len({key_slot(k.encode()) for k in board_keys}) == 1
+    assert all(k.startswith(keys.all_pattern()[:-1]) for k in board_keys)
+
+
+def _lua_window(position: int, count: int, total: int) -> tuple[int, int]:
+    source = ranking.LUA + "local a, b = rank_window(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))\n"
+    source += "return {a, b}"
+    start, stop = run(scripts.Script("window", source), keys=[], args=[position, count, total])
+    return int(start), int(stop)
+
+
+def test_the_lua_window_is_the_python_window():
+    cases = [(p, c, t) for t in range(1, 12) for p in range(t) for c in range(0, 6)]
+    for position, count, total in cases:
+        assert _lua_window(position, count, total) == ranking.window(position, count, total), (position, count, total)
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_ranks_from_redis_and_from_the_python_rule_agree_on_random_ties(higher_is_better):
+    rng = random.Random(7)
+    scores = {f"u{i:03d}{rng.choice('aBz._@-')}": rng.randint(0, 6) for i in range(60)}
+    buckets.warm_finish(
+        board_slug="rank-check", period="all_time", bucket="all", staging_key="none", expire_at=int(time.time()) + 60
+    )
+    buckets.scores_apply(board_slug="rank-check", period="all_time", bucket="all", scores=scores.items(), zadd_flag="")
+    page = buckets.top_range(
+        board_slug="rank-check", period="all_time", bucket="all", offset=0, limit=100, higher_is_better=higher_is_better
+    )
+    assert page is not None
+    expected_order = sorted(scores.items(), key=lambda kv: kv[0], reverse=higher_is_better)
+    expected_order.sort(key=lambda kv: kv[1], reverse=higher_is_better)
+    assert page.items == expected_order
+    listed = ranking.ranked(page.items, start=0, first_better=page.first_better)
+    for entry in listed:
+        better = sum(1 for s in scores.values() if (s > entry.score if higher_is_better else s < entry.score))
+        assert entry.rank == ranking.rank_from_better(better)
+    found = buckets.members_ranks(
+        board_slug="rank-check",
+        period="all_time",
+        bucket="all",
+        members=list(scores),
+        higher_is_better=higher_is_better,
+    )
+    assert found is not None
+    assert {uid: rank for uid, (_, rank) in found.found.items()} == {e.user_id: e.rank for e in listed}
+    assert (
+        ranking.in_rank_order(
+            [ranking.Entry(uid, s, r) for uid, (s, r) in found.found.items()], higher_is_better=higher_is_better
+        )
+        == listed
+    )
