@@ -6,6 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from leaderboard import moderation
+from leaderboard.admin import confirm_action
+from leaderboard.models import Board
+from leaderboard_project.exceptions import ServiceError
+
 from .models import ServiceKey, User
 
 # The library's own key model is unused (ServiceKey replaces it): keep it out of the admin.
@@ -18,14 +23,11 @@ class ModerationForm(forms.Form):
 
     reason = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
     board = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="Every board", help_text="Only for removing scores."
+        queryset=Board.objects.all(), required=False, empty_label="Every board", help_text="Only for removing scores."
     )
 
     def __init__(self, *args, reason_required: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        from leaderboard.models import Board
-
-        self.fields["board"].queryset = Board.objects.all()
         self.fields["reason"].required = reason_required
 
 
@@ -63,10 +65,6 @@ MODERATION_ACTIONS = {
 
 def _moderate(modeladmin, request: HttpRequest, queryset: QuerySet, action: str) -> HttpResponse | None:
     """An admin action's confirmation page, then the moderation service for each selected player."""
-    from leaderboard import moderation
-    from leaderboard.admin import confirm_action
-    from leaderboard_project.exceptions import ServiceError
-
     title, explanation, label, required = MODERATION_ACTIONS[action]
     confirmed = request.POST.get("confirm") == "yes"
     form = ModerationForm(request.POST if confirmed else None, reason_required=required)
@@ -114,7 +112,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ("username__startswith", "email__startswith")
     show_full_result_count = False
     readonly_fields = ("banned_at", "ban_reason")
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Moderation", {"fields": ("banned_at", "ban_reason")}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Moderation", {"fields": ("banned_at", "ban_reason")}))
     actions = ["remove_scores", "ban", "unban", "erase"]
 
     @admin.action(description="Remove scores of the selected players…", permissions=["change"])
@@ -149,8 +147,9 @@ class ServiceKeyAdmin(APIKeyModelAdmin):
     """The library's key admin (the key is shown once, on creation), with our scopes and last use."""
 
     form = ServiceKeyForm
-    list_display = ("prefix", "name", "rights", "boards", "created", "expiry_date", "last_used_at", "revoked")
-    list_filter = ("revoked", "created")
+    # The library's tuples are unannotated, so mypy takes their exact lengths as their types.
+    list_display = ("prefix", "name", "rights", "boards", "created", "expiry_date", "last_used_at", "revoked")  # type: ignore[assignment]
+    list_filter = ("revoked", "created")  # type: ignore[assignment]
 
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), "last_used_at")

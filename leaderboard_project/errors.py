@@ -45,7 +45,7 @@ def _is_admin(request: HttpRequest) -> bool:
 # Django's handlers (named in urls.py): JSON outside the admin.
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):
         return json_error(413, too_big_detail())
     if _is_admin(request):
@@ -53,13 +53,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return json_error(400, "Bad request.")
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return defaults.permission_denied(request, exception)
     return json_error(403, "You do not have permission to perform this action.")
 
 
-def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return defaults.page_not_found(request, exception)
     return json_error(404, "Not found.")

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 class ServiceError(Exception):
     """Base of every error a service raises on purpose."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_message = "The request could not be processed."
     retryable = False
     # A stable machine-readable name, in the body as "code", for errors a client must tell apart.

@@ -16,10 +16,11 @@ class LazyMessageMiddleware(MessageMiddleware):
     """
 
     def process_request(self, request: HttpRequest) -> None:
-        request._messages = SimpleLazyObject(lambda: default_storage(request))
+        # Django's own attribute for the storage (django.contrib.messages reads it), absent from HttpRequest's stubs.
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         messages = getattr(request, "_messages", None)
-        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+        if isinstance(messages, SimpleLazyObject) and getattr(messages, "_wrapped", None) is empty:
             return response  # never used: nothing was added or read, so nothing to store
         return super().process_response(request, response)

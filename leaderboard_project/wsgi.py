@@ -3,6 +3,7 @@
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.http import HttpResponse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 
@@ -19,7 +20,7 @@ def application(environ, start_response):
     server would run it after the body: it ends the request (request_finished).
     """
     response = django_application(environ, start_response)
-    if getattr(response, "streaming", True):
+    if not isinstance(response, HttpResponse):  # streaming: StreamingHttpResponse, FileResponse
         return response
     try:
         return [response.content]

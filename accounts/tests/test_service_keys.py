@@ -20,9 +20,16 @@ pytestmark = pytest.mark.django_db
 ALL_RIGHTS = ["submit", "create_players", "manage_boards", "moderate"]
 
 
-def key_client(*, name: str = "game-server", rights=("submit",), boards=(), **fields) -> APIClient:
+class KeyClient(APIClient):
+    """A client that authenticates with one service key, and knows that key's row."""
+
+    key: ServiceKey
+
+
+def key_client(*, name: str = "game-server", rights=("submit",), boards=(), **fields) -> KeyClient:
     key, raw = ServiceKey.objects.create_key(name=name, rights=list(rights), boards=list(boards), **fields)
-    client = APIClient()
+    assert isinstance(key, ServiceKey)  # the library's manager is typed with its abstract model
+    client = KeyClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
     client.key = key
     return client
@@ -165,7 +172,8 @@ def test_last_used_at_is_written_at_most_once_a_minute():
 
     ServiceKey.objects.filter(pk=client.key.pk).update(last_used_at=first - LAST_USED_RESOLUTION - timedelta(seconds=1))
     assert submit(client, board.slug, player.username).status_code == 201
-    assert ServiceKey.objects.get(pk=client.key.pk).last_used_at > first
+    latest = ServiceKey.objects.get(pk=client.key.pk).last_used_at
+    assert latest is not None and latest > first
 
 
 def test_the_key_is_stored_hashed_only():

@@ -43,8 +43,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/rewards"
+        return f"http://127.0.0.1:{self.server.server_port}/hooks/rewards"
 
     def __enter__(self) -> Receiver:
         self.thread.start()
