@@ -64,7 +64,13 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
     rank = ranking.sql_rank(board.higher_is_better)
     order = ranking.sql_order(board.higher_is_better)
     table = ScoreEvent._meta.db_table
-    params = {"board": board.pk, "start": period.start, "end": period.end, "limit": limit, "offset": offset}
+    params: dict[str, int | datetime] = {
+        "board": board.pk,
+        "start": period.start,
+        "end": period.end,
+        "limit": limit,
+        "offset": offset,
+    }
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -95,7 +101,7 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
     return TopPlayers(board, period, measure, int(total), entries, limit, offset)
 
 
-def _distinct_players(cursor, params: dict[str, object]) -> int:
+def _distinct_players(cursor, params: dict[str, int | datetime]) -> int:
     cursor.execute(
         f"SELECT COUNT(DISTINCT user_id) FROM {ScoreEvent._meta.db_table} "
         "WHERE board_id = %(board)s AND created_at >= %(start)s AND created_at < %(end)s "
