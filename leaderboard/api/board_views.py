@@ -23,6 +23,7 @@ from leaderboard_project.exceptions import Forbidden
 
 from . import board_serializers as bs
 from .permissions import staff_or_key_with
+from .validation import validated
 
 MANAGE = "manage_boards"
 ManageBoards = staff_or_key_with(MANAGE)
@@ -37,12 +38,6 @@ def scope_check(caller: Any, slug: str) -> None:
     has_right = getattr(caller, "has_right", None)
     if has_right is not None and not caller.is_staff and not has_right(MANAGE, slug):
         raise Forbidden(f"This key may not manage board {slug!r}.")
-
-
-def written(serializer_class: type, data: Any, *, partial: bool = True) -> dict[str, Any]:
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class BoardWritesMixin:
@@ -61,7 +56,7 @@ class BoardWritesMixin:
         description="Validated as in the admin (a slug in use is a 400 on `slug`). Staff or `manage_boards`.",
     )
     def create(self, request: Request) -> Response:
-        data = written(bs.BoardCreateSerializer, request.data, partial=False)
+        data = validated(bs.BoardCreateSerializer, request.data)
         slug = data.pop("slug")
         scope_check(request.user, slug)
         board = boards.board_create(slug=slug, fields=data)
@@ -81,7 +76,9 @@ class BoardWritesMixin:
         "the fields that differ otherwise. PUT never changes an existing board: PATCH does. Staff or `manage_boards`.",
     )
     def update(self, request: Request, slug: str) -> Response:
-        board, created = boards.board_put(slug=slug, fields=written(bs.BoardWriteSerializer, request.data))
+        board, created = boards.board_put(
+            slug=slug, fields=validated(bs.BoardWriteSerializer, request.data, partial=True)
+        )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(bs.BoardDefinitionSerializer(board).data, status=code)
 
@@ -95,7 +92,7 @@ class BoardWritesMixin:
         "deactivated board. Staff or `manage_boards`.",
     )
     def partial_update(self, request: Request, slug: str) -> Response:
-        fields = written(bs.BoardWriteSerializer, request.data)
+        fields = validated(bs.BoardWriteSerializer, request.data, partial=True)
         board = boards.board_update(board=boards.board_for_write(slug=slug), fields=fields)
         return Response(bs.BoardDefinitionSerializer(board).data)
 

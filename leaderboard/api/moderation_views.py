@@ -16,15 +16,10 @@ from leaderboard_project.exceptions import Forbidden
 
 from . import moderation_serializers as s
 from .permissions import staff_or_key_with
+from .validation import validated
 
 TAGS = ["moderation"]
 Moderator = staff_or_key_with("moderate")
-
-
-def _validated(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _scope_check(request: Request, board: Board | None) -> None:
@@ -61,7 +56,7 @@ class _ModerationView(APIView):
         raise NotImplementedError
 
     def post(self, request: Request, user_id: str) -> Response:
-        data = _validated(self.input_serializer, request)
+        data = validated(self.input_serializer, request.data)
         result = self.run(request, user_id, data)
         return Response(s.ModerationResultSerializer(asdict(result)).data)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -10,8 +9,6 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
-from rest_framework.fields import SkipField, empty
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +20,7 @@ from . import serializers as s
 from .board_views import BoardWritesMixin
 from .permissions import SubmitPermission, named_in_body
 from .throttles import SubmitRateThrottle
+from .validation import validated
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.@+-]{1,64})"
 PERIOD = r"(?P<period>[a-z_-]+)"
@@ -34,31 +32,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=False,
     description="Same as the idempotency_key field: retries with one key count once.",
 )
-
-
-def validated(serializer_class: type[Serializer], data: Any) -> dict:
-    """Validate a request's query parameters or JSON body with a serializer's own fields.
-
-    Simple serializers are run field by field: instantiating one deep-copies
-    its fields, which costs more than the Redis read on the hottest endpoints.
-    The messages are DRF's own; anything else (a body that is not an object, a
-    serializer with its own ``validate_*`` methods) goes through the serializer.
-    """
-    if not isinstance(data, Mapping) or any(name.startswith("validate") for name in vars(serializer_class)):
-        serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-    values, errors = {}, {}
-    for name, field in serializer_class._declared_fields.items():
-        try:
-            values[name] = field.run_validation(data.get(name, empty))
-        except ValidationError as exc:
-            errors[name] = exc.detail
-        except SkipField:
-            continue
-    if errors:
-        raise ValidationError(errors)
-    return values
 
 
 def json_response(payload: dict[str, Any], status: int = 200) -> HttpResponse:

@@ -13,18 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leaderboard.api.validation import validated
 from leaderboard.services import board_get
 from reports import selectors
 
 from . import serializers as s
 
 EXPORT = OpenApiParameter("export", str, enum=["csv"], description="csv: download the report as CSV")
-
-
-def validated(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class TopPlayersView(APIView):
@@ -37,7 +32,7 @@ class TopPlayersView(APIView):
         summary="Top players between two dates",
     )
     def get(self, request: Request) -> Response | HttpResponse:
-        params = validated(s.TopPlayersQuerySerializer, request)
+        params = validated(s.TopPlayersQuerySerializer, request.query_params)
         report = selectors.top_players(
             board=board_get(slug=params["board"]),
             start_date=params["start_date"],
@@ -72,7 +67,7 @@ class ArchivesView(APIView):
         summary="Finished periods: winners and top entries",
     )
     def get(self, request: Request) -> Response:
-        params = validated(s.ArchivesQuerySerializer, request)
+        params = validated(s.ArchivesQuerySerializer, request.query_params)
         board = board_get(slug=params["board"]) if params.get("board") else None
         rows = selectors.archives_list(
             board=board, period=params.get("period"), since=params.get("since"), until=params.get("until")

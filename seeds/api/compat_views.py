@@ -24,6 +24,7 @@ from accounts.services import user_register
 from leaderboard import redis_store, selectors, services
 from leaderboard.api.permissions import SubmitPermission, named_in_body
 from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, SubmitRateThrottle, login_failed
+from leaderboard.api.validation import validated
 from leaderboard.models import Board
 from leaderboard_project.exceptions import InvalidInput, NotFound, ServiceError
 from leaderboard_project.negotiation import CheckedFormParser, CheckedMultiPartParser, FastJSONParser
@@ -32,12 +33,6 @@ from reports.selectors import top_players
 from . import compat_serializers as s
 
 POMO_PERIODS = ("daily", "weekly", "monthly", "yearly")
-
-
-def valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class CompatSubmitView(APIView):
@@ -89,7 +84,7 @@ class PomoUpdateView(CompatSubmitView):
         summary="Add pomodoros to a user (all periods at once)",
     )
     def post(self, request: Request) -> Response:
-        data = valid(s.PomoUpdateRequest, request.data)
+        data = validated(s.PomoUpdateRequest, request.data)
         result = self.submit(request, named=data["user_id"], value=data["count"], field="count")
         stats = selectors.user_stats(board=result.board, user_id=result.user_id)
         return Response(
@@ -110,7 +105,7 @@ class PomoLeaderboardView(APIView):
     def get(self, request: Request, period: str) -> Response:
         board = services.board_get(slug="pomodoro")
         period = pomo_period(board, period)
-        limit = valid(s.PomoLimitQuery, request.query_params)["limit"]
+        limit = validated(s.PomoLimitQuery, request.query_params)["limit"]
         page = selectors.leaderboard_page(board=board, period=period, limit=limit)
         users = [e.user_id for e in page.entries]
         others = (
@@ -286,7 +281,7 @@ class ScoreIncrementView(CompatSubmitView):
         summary="Increment the authenticated user's score",
     )
     def post(self, request: Request) -> Response:
-        data = valid(s.IncrementRequest, request.data)
+        data = validated(s.IncrementRequest, request.data)
         result = self.submit(request, named=None, value=data["points"], field="points")
         return Response({"success": True, "newScore": result.scores["all_time"]})
 
@@ -305,7 +300,7 @@ class GameSubmitView(CompatSubmitView):
         summary="Record a game session and add its score",
     )
     def post(self, request: Request) -> Response:
-        data = valid(s.GameSubmitRequest, request.data)
+        data = validated(s.GameSubmitRequest, request.data)
         result = self.submit(request, named=data["user_id"], value=data["score"], field="score")
         return Response(
             {
@@ -358,7 +353,7 @@ class V1RegisterView(APIView):
         request=s.V1Credentials, responses={201: s.V1RegisterResponse}, tags=["seed 004"], summary="Create an account"
     )
     def post(self, request: Request) -> Response:
-        data = valid(s.V1Credentials, request.data)
+        data = validated(s.V1Credentials, request.data)
         user = user_register(username=data["username"], password=data["password"])
         return Response({"id": user.pk, "username": user.username}, status=status.HTTP_201_CREATED)
 
@@ -375,7 +370,7 @@ class V1TokenView(APIView):
         request=s.V1Credentials, responses=s.V1TokenResponse, tags=["seed 004"], summary="Obtain an access token"
     )
     def post(self, request: Request) -> Response:
-        data = valid(s.V1Credentials, request.data)
+        data = validated(s.V1Credentials, request.data)
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
             login_failed(request)
@@ -398,7 +393,7 @@ class V1ScoreSubmitView(CompatSubmitView):
         summary="Submit a score (the highest is kept)",
     )
     def post(self, request: Request) -> Response:
-        data = valid(s.V1ScoreRequest, request.data)
+        data = validated(s.V1ScoreRequest, request.data)
         result = self.submit(request, named=None, value=data["score"], field="score")
         return Response(
             {
@@ -418,7 +413,7 @@ class V1GlobalLeaderboardView(APIView):
         parameters=[s.V1PageQuery], responses=s.V1GlobalResponse, tags=["seed 004"], summary="Top players, paginated"
     )
     def get(self, request: Request) -> Response:
-        params = valid(s.V1PageQuery, request.query_params)
+        params = validated(s.V1PageQuery, request.query_params)
         offset = (params["page"] - 1) * params["size"]
         page = selectors.leaderboard_page(
             board=services.board_get(slug="high-score"), period="all_time", limit=params["size"], offset=offset
@@ -455,7 +450,7 @@ class V1TopPlayersReportView(APIView):
         summary="Top players by highest score between two dates",
     )
     def get(self, request: Request) -> Response:
-        params = valid(s.V1ReportQuery, request.query_params)
+        params = validated(s.V1ReportQuery, request.query_params)
         report = top_players(
             board=services.board_get(slug="high-score"),
             start_date=params["start_date"],

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard import sync
+from leaderboard.api.validation import validated
 
 from . import sync_serializers as s
 
@@ -35,9 +36,8 @@ class SyncRunView(APIView):
         description="Queues a run for a worker and returns its id.",
     )
     def post(self, request: Request) -> Response:
-        data = s.SyncInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        run = sync.sync_enqueue(dry_run=data.validated_data["dry_run"], trigger="api")
+        data = validated(s.SyncInputSerializer, request.data)
+        run = sync.sync_enqueue(dry_run=data["dry_run"], trigger="api")
         return Response(
             {"run_id": run.pk, "status": run.status, "dry_run": run.dry_run}, status=status.HTTP_202_ACCEPTED
         )
