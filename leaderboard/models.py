@@ -211,6 +211,8 @@ class ScoreEvent(models.Model):
     """One accepted submission: append-only audit trail and game-session record."""
 
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="events")
+    # The foreign key points at the username (``to_field``): its column holds the user id, a string.
+    user_id: str
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -275,6 +277,8 @@ class Standing(models.Model):
     board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="standings")
     period = models.CharField(max_length=16, choices=Period.choices)
     bucket_start = models.DateTimeField()
+    # The foreign key points at the username (``to_field``): its column holds the user id, a string.
+    user_id: str
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

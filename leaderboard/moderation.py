@@ -98,7 +98,7 @@ def _reason(reason: str, *, required: bool = True) -> str:
 def _standings_delete(user_id: str, board: Board | None = None) -> Touched:
     """Delete the player's standings (every bucket, current and ended); returns the buckets they were in."""
     sql = f"DELETE FROM {Standing._meta.db_table} WHERE user_id = %s"
-    params: list[object] = [user_id]
+    params: list[str | int] = [user_id]
     if board is not None:
         sql += " AND board_id = %s"
         params.append(board.pk)

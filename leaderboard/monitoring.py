@@ -64,9 +64,9 @@ class ServiceStateCollector:
         try:
             ping()
             for component in HEARTBEATS:
-                age = coordination.heartbeat_age(name=component)
-                if age is not None:
-                    heartbeats.add_metric([component], age)
+                seen = coordination.heartbeat_age(name=component)
+                if seen is not None:
+                    heartbeats.add_metric([component], seen)
         except RedisUnavailable:
             redis_up.add_metric([], 0)
         else:

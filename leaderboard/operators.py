@@ -24,12 +24,16 @@ SET = "set"
 
 
 class Scoring(Protocol):
-    """What the operator rule reads of a board."""
+    """What the operator rule reads of a board (read-only)."""
 
-    operator: str
-    higher_is_better: bool
-    min_value: int
-    max_value: int
+    @property
+    def operator(self) -> str: ...
+    @property
+    def higher_is_better(self) -> bool: ...
+    @property
+    def min_value(self) -> int: ...
+    @property
+    def max_value(self) -> int: ...
 
 
 def upsert_expression(board: Scoring, *, old: str = "s.score", new: str = "EXCLUDED.score") -> str:

@@ -126,7 +126,9 @@ def bucket_for(
     falls inside it, at or before ``instant``.
     """
     calendar = _calendar_bucket(period, instant, time_zone)
-    inside = reset_at is not None and calendar.start <= reset_at <= instant
+    if reset_at is None:
+        return calendar
+    inside = calendar.start <= reset_at <= instant
     if inside and (calendar.end is None or reset_at < calendar.end):
         return calendar.restarted(reset_at, reset_sequence)
     return calendar

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Window
@@ -113,7 +114,8 @@ def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int) -> RangeRes
         ]
     )
     first_better = rows.filter(_better_than(board, items[0][1])).count() if items else 0
-    return RangeResult(rows.count(), offset, first_better, items)
+    # The user id column holds usernames (the foreign key's ``to_field``), whatever the stubs infer.
+    return RangeResult(rows.count(), offset, first_better, cast(list[tuple[str, int]], items))
 
 
 def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int) -> RangeResult:
@@ -135,7 +137,7 @@ def _pg_members(board: Board, bucket: Bucket, user_ids: list[str]) -> MembersRes
         uid: (score, ranking.rank_from_better(rows.filter(_better_than(board, score)).count()))
         for uid, score in scores.items()
     }
-    return MembersResult(rows.count(), found)
+    return MembersResult(rows.count(), cast(dict[str, tuple[int, int]], found))
 
 
 # --------------------------------------------------------------------------- Redis first

@@ -401,7 +401,8 @@ def _submit_once(
                 if allowed is None:
                     raise UnknownUser(user_id)
                 if not accepts:
-                    return _board_recheck(board, value)
+                    _board_recheck(board, value)  # raises, or the board accepts it again: retry
+                    return None
                 if not fresh:
                     return None
                 if event_id is None:

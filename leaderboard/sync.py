@@ -178,11 +178,12 @@ def _postgres_into_redis(board: Board, bucket: Bucket, stats: BucketStats, state
 
 def _repair(board: Board, bucket: Bucket, user_ids: list[str], stats: BucketStats, state: RunState) -> None:
     # Re-read just before writing: a submit may have committed since the batch was read.
-    fresh = list(
-        Standing.objects.filter(
+    fresh = [
+        (str(user_id), score)
+        for user_id, score in Standing.objects.filter(
             board=board, period=bucket.period, bucket_start=bucket.start, user_id__in=user_ids
         ).values_list("user_id", "score")
-    )
+    ]
     try:
         store_buckets.scores_apply(
             board_slug=board.slug, period=bucket.period, bucket=bucket.key, scores=fresh, zadd_flag=""
@@ -340,7 +341,7 @@ def sync_metrics() -> dict[str, object]:
         memory = None
     return {
         "buckets": rows,
-        "total_drift": sum(abs(row["drift"]) for row in rows if row["drift"]),
+        "total_drift": sum(abs(int(str(row["drift"]))) for row in rows if row["drift"]),
         "last_run": ReconciliationRun.objects.exclude(status=ReconciliationRun.Status.QUEUED).first(),
         "redis_memory_bytes": memory,
     }

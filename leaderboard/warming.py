@@ -192,7 +192,10 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
         staging_key=staging,
         expire_at=bucket_expire_at(bucket),
     )
-    late = list(_standings(board, bucket).filter(updated_at__gte=since).values_list("user_id", "score"))
+    late: list[tuple[str, int]] = [
+        (str(user_id), score)
+        for user_id, score in _standings(board, bucket).filter(updated_at__gte=since).values_list("user_id", "score")
+    ]
     store_buckets.scores_apply(
         board_slug=board.slug,
         period=bucket.period,

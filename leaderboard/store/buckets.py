@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from . import keys, scripts
 from .connection import client, guard, keys_delete, run
@@ -226,7 +227,7 @@ def user_details_set(
     with guard():
         pipe = client().pipeline(transaction=True)
         pipe.delete(key)
-        pipe.hset(key, mapping=fields)
+        pipe.hset(key, mapping=cast(dict[Any, Any], fields))
         pipe.expire(key, ttl)
         pipe.execute()
 
@@ -234,7 +235,7 @@ def user_details_set(
 def user_details_get(*, board_slug: str, user_id: str) -> UserDetails | None:
     """A user's cached details, or None when nothing is cached."""
     with guard():
-        raw = client().hgetall(keys.user(board_slug, user_id))
+        raw = cast(dict[str, str], client().hgetall(keys.user(board_slug, user_id)))
     if not raw:
         return None
     scores = {
@@ -309,7 +310,7 @@ def bucket_members(*, board_slug: str, period: str, bucket: str, batch: int = 50
         conn = client()
         cursor = 0
         while True:
-            cursor, found = conn.zscan(key, cursor=cursor, count=batch)
+            cursor, found = cast(tuple[int, list[tuple[str, float]]], conn.zscan(key, cursor=cursor, count=batch))
             if found:
                 yield [(member, _score(score)) for member, score in found]
             if cursor == 0:

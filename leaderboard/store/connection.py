@@ -89,16 +89,15 @@ class guard:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         global _down_until
         if exc is None:
-            return False
+            return
         if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
             _down_until = time.monotonic() + BREAKER_SECONDS
             raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if isinstance(exc, redis.RedisError):
             raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        return False
 
 
 def ping() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
 from . import keys, scripts
 from .connection import client, guard, run
@@ -47,13 +48,13 @@ def repair_pending_add(*, marks: dict[str, str]) -> None:
     repair task moves them into PostgreSQL (``repair_pending_take``).
     """
     with guard():
-        client().hset(keys.repair_pending(), mapping=marks)
+        client().hset(keys.repair_pending(), mapping=cast(dict[Any, Any], marks))
 
 
 def repair_pending_take() -> dict[str, str]:
     """The pending marks (not removed: ``repair_pending_done`` removes those moved)."""
     with guard():
-        return client().hgetall(keys.repair_pending())
+        return cast(dict[str, str], client().hgetall(keys.repair_pending()))
 
 
 def repair_pending_done(*, fields: Sequence[str]) -> None:

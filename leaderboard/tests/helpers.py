@@ -8,19 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from django.db import connection
+from django.utils import timezone
 
-from leaderboard import warming
+from leaderboard import services, warming
 from leaderboard.models import Board, Standing
 from leaderboard.periods import Bucket
 from leaderboard.store import buckets as store_buckets
+from leaderboard.tests.factories import UserFactory
 
 
 def seed(board: Board, scores: dict[str, int]) -> None:
-    """Users and their standings in every live bucket, written directly (no broadcasts), then warmed."""
-    from django.utils import timezone
-
-    from leaderboard.tests.factories import UserFactory
-
+    """Users and their standings in every live bucket, written directly (no events, no broadcasts), then warmed."""
     now = timezone.now()
     for user_id in scores:
         UserFactory(username=user_id)
@@ -30,6 +28,12 @@ def seed(board: Board, scores: dict[str, int]) -> None:
         for b in board.live_buckets(now)
     )
     warming.board_warm(board=board)
+
+
+def submitted(board: Board, scores: dict[str, int]) -> None:
+    """Users, each submitting one score through the service (events, standings, Redis, as in production)."""
+    for user_id, value in scores.items():
+        services.score_submit(board=board, user_id=UserFactory(username=user_id).username, value=value)
 
 
 def redis_members(board: Board, bucket: Bucket) -> dict[str, int]:

@@ -11,13 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leaderboard import services, warming
+from leaderboard import warming
 from leaderboard.models import Board, ScoreEvent, Standing
 from leaderboard.store import buckets as store_buckets
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys as store_keys
-from leaderboard.tests.factories import BoardFactory, UserFactory
-from leaderboard.tests.helpers import pg_members, redis_members
+from leaderboard.tests.factories import BoardFactory
+from leaderboard.tests.helpers import pg_members, redis_members, submitted
 from leaderboard.tests.test_browser import chromium  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,8 +31,7 @@ def operator(client, django_user_model):
 
 
 def seed(board, count):
-    for i in range(count):
-        services.score_submit(board=board, user_id=UserFactory(username=f"a{board.pk}-{i:03d}").username, value=i + 1)
+    submitted(board, {f"a{board.pk}-{i:03d}": i + 1 for i in range(count)})
 
 
 @pytest.mark.parametrize("url", ["/admin/leaderboard/standing/", "/admin/leaderboard/scoreevent/"])

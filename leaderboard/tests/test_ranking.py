@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
-from leaderboard import selectors, warming
-from leaderboard.models import Board, Standing
+from leaderboard import selectors
+from leaderboard.models import Board
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys as store_keys
-from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard.tests.factories import BoardFactory
+from leaderboard.tests.helpers import seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def seed(board: Board, scores: dict[str, int]) -> None:
-    """Standings written straight to PostgreSQL, then the live buckets warmed."""
-    now = timezone.now()
-    rows = []
-    for user_id, score in scores.items():
-        UserFactory(username=user_id)
-        for bucket in board.live_buckets(now):
-            rows.append(
-                Standing(
-                    board=board,
-                    period=bucket.period,
-                    bucket_start=bucket.start,
-                    user_id=user_id,
-                    score=score,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    Standing.objects.bulk_create(rows)
-    warming.board_warm(board=board)
 
 
 def triples(page) -> list[tuple[str, int, int]]:
