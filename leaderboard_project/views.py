@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.templatetags.static import static
 from django.utils.cache import patch_cache_control
@@ -17,9 +15,7 @@ from django.views.decorators.http import require_safe
 from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import generate_latest
 
-from leaderboard import monitoring
-from leaderboard.store import connection as store_connection
-from leaderboard.store import coordination
+from leaderboard import health, monitoring
 
 
 # Probes answer HEAD like GET (require_safe): load balancers probe with HEAD, and
@@ -31,33 +27,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _check(probe) -> dict[str, object]:
-    started = time.perf_counter()
-    try:
-        probe()
-    except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 2)}
-
-
-def _database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-# A heartbeat older than this means beat stopped scheduling or no worker consumes.
-HEARTBEAT_STALE_SECONDS = 180
-
-
-def _heartbeat(name: str):
-    def probe() -> None:
-        age = coordination.heartbeat_age(name=name)
-        if age is None:
-            raise RuntimeError("no heartbeat yet")
-        if age > HEARTBEAT_STALE_SECONDS:
-            raise RuntimeError(f"last heartbeat {age:.0f}s ago")
-
-    return probe
+def _answer(check: health.Check) -> dict[str, object]:
+    if check.ok:
+        return {"ok": True, "ms": check.ms}
+    return {"ok": False, "error": f"{type(check.error).__name__}: {check.error}"[:300]}
 
 
 @never_cache
@@ -69,8 +42,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     a worker) are reported too; they fail readiness only with
     READYZ_REQUIRE_WORKERS, since the API serves without them.
     """
-    critical = {"database": _check(_database), "redis": _check(store_connection.ping)}
-    background = {"celery_beat_and_worker": _check(_heartbeat("celery"))}
+    critical = {"database": _answer(health.database()), "redis": _answer(health.redis())}
+    background = {"celery_beat_and_worker": _answer(health.heartbeat(name="celery"))}
     ready = all(check["ok"] for check in critical.values())
     if settings.READYZ_REQUIRE_WORKERS:
         ready = ready and all(check["ok"] for check in background.values())

@@ -10,7 +10,6 @@ user themselves, or a trusted server (staff or ``submit_for_others``).
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from django.db import connection
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
@@ -21,11 +20,15 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.selectors import user_get_by_public_id
 from accounts.services import user_register
-from leaderboard import redis_store, selectors, services
+from leaderboard import health, selectors, services
 from leaderboard.api.permissions import SubmitPermission, named_in_body
 from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, SubmitRateThrottle, login_failed
 from leaderboard.api.validation import validated
 from leaderboard.models import Board
+from leaderboard.rollover import period_reset
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
+from leaderboard.sync import sync_enqueue
 from leaderboard_project.exceptions import InvalidInput, NotFound, ServiceError
 from leaderboard_project.negotiation import CheckedFormParser, CheckedMultiPartParser, FastJSONParser
 from reports.selectors import top_players
@@ -187,8 +190,6 @@ class PomoAdminSyncView(APIView):
         summary="Repair the cache from PostgreSQL (queues a reconciliation)",
     )
     def post(self, request: Request) -> Response:
-        from leaderboard.sync import sync_enqueue
-
         run = sync_enqueue(dry_run=False, trigger="seed000-admin")
         return Response(
             {
@@ -211,8 +212,6 @@ class PomoAdminResetView(APIView):
         summary="Archive the current period and restart it at zero",
     )
     def post(self, request: Request, period: str) -> Response:
-        from leaderboard.rollover import period_reset
-
         board = services.board_get(slug="pomodoro")
         archive = period_reset(board=board, period=pomo_period(board, period), triggered_by=request.user.username)
         return Response(
@@ -231,29 +230,32 @@ class PomoAdminStatusView(APIView):
 
     @extend_schema(responses=s.AdminStatusResponse, tags=["seed 000: pomodoro admin"], summary="Cache health")
     def get(self, request: Request) -> Response:
-        redis_info: dict[str, object] = {"connected": False}
-        try:
-            info = redis_store.server_info()
-            hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
-            redis_info = {
-                "connected": True,
-                "version": info.get("redis_version") or info.get("valkey_version"),
-                "used_memory": info.get("used_memory"),
-                "used_memory_human": info.get("used_memory_human"),
-                "keys": redis_store.keys_count(redis_store.all_keys_pattern()),
-                "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
-            }
-        except redis_store.RedisUnavailable as exc:
-            redis_info["error"] = str(exc)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            postgres = {"connected": True}
-        except Exception as exc:
-            postgres = {"connected": False, "error": str(exc)[:200]}
+        redis, database = health.redis(), health.database()
+        postgres = {"connected": True} if database.ok else {"connected": False, "error": str(database.error)[:200]}
         board = services.board_get(slug="pomodoro")
         leaderboards = {row["period"]: row for row in selectors.board_drift(board=board)}
-        return Response({"success": True, "redis": redis_info, "postgres": postgres, "leaderboards": leaderboards})
+        return Response(
+            {
+                "success": True,
+                "redis": redis_details() if redis.ok else {"connected": False, "error": str(redis.error)},
+                "postgres": postgres,
+                "leaderboards": leaderboards,
+            }
+        )
+
+
+def redis_details() -> dict[str, object]:
+    """Seed 000's description of a Redis that answers: version, memory, keys, hit rate."""
+    info = store_connection.server_info()
+    hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
+    return {
+        "connected": True,
+        "version": info.get("redis_version") or info.get("valkey_version"),
+        "used_memory": info.get("used_memory"),
+        "used_memory_human": info.get("used_memory_human"),
+        "keys": store_connection.keys_count(store_keys.all_pattern()),
+        "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+    }
 
 
 class PomoAdminCacheView(APIView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAdminUser
@@ -9,8 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leaderboard import sync
+from leaderboard import health, sync
 from leaderboard.api.validation import validated
+from leaderboard.models import ReconciliationRun
 
 from . import sync_serializers as s
 
@@ -48,10 +50,6 @@ class SyncRunDetailView(APIView):
 
     @extend_schema(responses=s.ReconciliationRunSerializer, tags=TAGS, summary="One reconciliation run")
     def get(self, request: Request, run_id: int) -> Response:
-        from django.shortcuts import get_object_or_404
-
-        from leaderboard.models import ReconciliationRun
-
         return Response(s.ReconciliationRunSerializer(get_object_or_404(ReconciliationRun, pk=run_id)).data)
 
 
@@ -74,13 +72,32 @@ class SyncStopView(APIView):
 
 
 class SyncHealthView(APIView):
+    # Seed 001's shape over the shared checks (leaderboard.health); 503 when PostgreSQL does not answer.
     permission_classes = [IsAdminUser]
 
     @extend_schema(responses={200: s.SyncHealthSerializer, 503: s.SyncHealthSerializer}, tags=TAGS)
     def get(self, request: Request) -> Response:
-        health = sync.sync_health()
-        code = status.HTTP_503_SERVICE_UNAVAILABLE if health["status"] == "unhealthy" else status.HTTP_200_OK
-        return Response(s.SyncHealthSerializer(health).data, status=code)
+        redis, database = health.redis(), health.database()
+        problems = []
+        if not redis.ok:
+            problems.append(f"Redis unavailable: {redis.error}")
+        if not database.ok:
+            problems.append(f"PostgreSQL unavailable: {database.error}")
+        # Without PostgreSQL there is no run history to read: the answer is "unhealthy", not an error.
+        latest = health.reconciliation() if database.ok else None
+        if latest is not None and latest.overdue:
+            problems.append("no successful reconciliation in the last two hours")
+        verdict = "healthy" if not problems else ("degraded" if database.ok else "unhealthy")
+        body = {
+            "status": verdict,
+            "redis": redis.ok,
+            "database": database.ok,
+            "last_success_at": latest.last_success_at if latest else None,
+            "last_success_age_seconds": latest.age_seconds if latest else None,
+            "problems": problems,
+        }
+        code = status.HTTP_503_SERVICE_UNAVAILABLE if verdict == "unhealthy" else status.HTTP_200_OK
+        return Response(s.SyncHealthSerializer(body).data, status=code)
 
 
 class SyncMetricsView(APIView):

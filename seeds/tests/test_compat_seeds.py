@@ -193,3 +193,15 @@ def test_seed004_register_token_submit_global_my_rank_and_report(api_client):
     api_client.credentials()
     assert api_client.get("/v1/leaderboard/my_rank").status_code == 401
     assert api_client.post("/v1/scores/submit", {"score": 1}, format="json").status_code == 401
+
+
+def test_seed000_status_reports_a_redis_that_does_not_answer(trusted, settings, unused_tcp_port):
+    from leaderboard.store import connection as store_connection
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
+    store_connection.reset_clients()
+    response = trusted.get("/api/redis-leaderboard/admin/status")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["redis"]["connected"] is False and body["redis"]["error"]
+    assert body["postgres"] == {"connected": True}

@@ -18,8 +18,10 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from leaderboard import redis_store, services
+from leaderboard import services
 from leaderboard.models import Board, ReconciliationRun
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # committed data: the command runs in another process
@@ -69,14 +71,14 @@ def test_sync_with_a_dry_run_reports_a_stray_member_and_leaves_it(periodic_sync)
     board = BoardFactory(periods=["daily"])
     services.board_warm(board=board)
     services.score_submit(board=board, user_id=UserFactory().username, value=3)
-    key = redis_store.bucket_key(board.slug, "daily", board.bucket("daily", timezone.now()).key)
-    redis_store.client().zadd(key, {"stray": 1})
+    key = store_keys.bucket(board.slug, "daily", board.bucket("daily", timezone.now()).key)
+    store_connection.client().zadd(key, {"stray": 1})
 
     result = periodic_sync("sync", "--dry-run")
 
     assert result.returncode == 0, result.stdout
     assert "dry run" in result.stdout and "succeeded" in result.stdout and "deleted 1" in result.stdout, result.stdout
-    assert redis_store.client().zscore(key, "stray") == 1
+    assert store_connection.client().zscore(key, "stray") == 1
     run = ReconciliationRun.objects.get()
     assert (run.trigger, run.dry_run, run.deleted) == ("command", True, 1)
 

@@ -6,12 +6,15 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from leaderboard import redis_store, services
+from leaderboard import services
 from leaderboard.models import ReconciliationRun
 from leaderboard.schedules import SCHEDULES, schedules_ensure
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +40,7 @@ def test_sync_queues_a_run_that_the_worker_records(staff_client):
     services.board_warm(board=board)
     services.score_submit(board=board, user_id=UserFactory().username, value=3)
     bucket = board.bucket("daily", timezone.now())
-    redis_store.client().zadd(redis_store.bucket_key(board.slug, "daily", bucket.key), {"stray": 1})
+    store_connection.client().zadd(store_keys.bucket(board.slug, "daily", bucket.key), {"stray": 1})
     response = staff_client.post("/api/periodic-sync/sync", {"dry_run": False}, format="json")
     assert response.status_code == 202
     run = ReconciliationRun.objects.get(pk=response.json()["run_id"])  # eager Celery in tests
@@ -98,3 +101,28 @@ def test_the_command_syncs_with_a_dry_run_and_toggles_the_schedule():
     call_command("periodic_sync", "stop", stdout=out)
     call_command("periodic_sync", "status", stdout=out)
     assert "hourly schedule: disabled" in out.getvalue()
+
+
+def test_health_answers_unhealthy_in_its_own_shape_when_postgres_is_unreachable(staff_client):
+    assert staff_client.get("/api/periodic-sync/health").status_code == 200  # the staff token's user is now cached
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"  # nothing listens there: connecting fails for real
+    try:
+        response = staff_client.get("/api/periodic-sync/health")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["database"], body["redis"]) == ("unhealthy", False, True)
+    assert (body["last_success_at"], body["last_success_age_seconds"]) == (None, None)
+    assert [p.split(":")[0] for p in body["problems"]] == ["PostgreSQL unavailable"]
+
+
+def test_health_is_degraded_when_the_scheduled_reconciliation_has_not_succeeded_for_two_hours(staff_client):
+    schedules_ensure()
+    body = staff_client.get("/api/periodic-sync/health").json()
+    assert body["status"] == "degraded" and body["problems"] == ["no successful reconciliation in the last two hours"]
+    staff_client.post("/api/periodic-sync/stop")
+    assert staff_client.get("/api/periodic-sync/health").json()["status"] == "healthy"

@@ -8,8 +8,11 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from leaderboard import redis_store, services, sync
+from accounts.services import user_get_or_create_player
+from leaderboard import services, sync
 from leaderboard.models import Board, ScoreEvent, Standing
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys as store_keys
 
 
 class Command(BaseCommand):
@@ -58,8 +61,6 @@ class Command(BaseCommand):
 
     def scenario(self) -> None:
         """Seed 001's test: creation, update and deletion repair, on a scratch board, then clean up."""
-        from accounts.services import user_get_or_create_player
-
         tag = uuid.uuid4().hex[:6]
         board = Board.objects.create(
             slug=f"sync-test-{tag}", name="reconciliation test (temporary)", periods=["daily", "weekly"]
@@ -71,8 +72,8 @@ class Command(BaseCommand):
             for user, value in zip(users, (5, 3, 8), strict=True):
                 services.score_submit(board=board, user_id=user.username, value=value)
             bucket = board.bucket("daily", timezone.now())
-            key = redis_store.bucket_key(board.slug, "daily", bucket.key)
-            conn = redis_store.client()
+            key = store_keys.bucket(board.slug, "daily", bucket.key)
+            conn = store_connection.client()
             self.expect(conn.zcard(key) == 3, "3 members in Redis")
 
             self.step("2. removing test user 1 from Redis, then reconciling")
@@ -100,7 +101,7 @@ class Command(BaseCommand):
             self.step("5. cleaning up")
             Standing.objects.filter(board=board).delete()
             ScoreEvent.objects.filter(board=board).delete()
-            redis_store.keys_delete(redis_store.board_pattern(board.slug))
+            store_connection.keys_delete(store_keys.board_pattern(board.slug))
             board.delete()
             for user in users:
                 user.delete()
