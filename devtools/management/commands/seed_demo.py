@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from devtools import demo
-from leaderboard import services
+from leaderboard import services, warming
 from leaderboard.models import Board
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         mark = time.perf_counter()
         rebuilt = services.standings_rebuild(board=found)
         self.stdout.write(f"standings rebuilt from events: {rebuilt} in {time.perf_counter() - mark:.1f}s")
-        for result in services.board_warm(board=found):
+        for result in warming.board_warm(board=found):
             self.stdout.write(
                 f"warmed {result.period} {result.bucket}: {result.members} members in {result.seconds:.2f}s"
             )
