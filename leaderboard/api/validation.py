@@ -41,12 +41,13 @@ def validated(serializer_class: type[serializers.Serializer], data: Any, *, part
     values: dict[str, Any] = {}
     errors: dict[str, Any] = {}
     for field in fields:
+        name = str(field.field_name)  # bound: never None
         try:
             value = field.run_validation(field.get_value(data))
         except ValidationError as exc:
-            errors[field.field_name] = exc.detail
+            errors[name] = exc.detail
         except DjangoValidationError as exc:
-            errors[field.field_name] = get_error_detail(exc)
+            errors[name] = get_error_detail(exc)
         except SkipField:
             continue
         else:

@@ -231,7 +231,9 @@ class PomoAdminStatusView(APIView):
     @extend_schema(responses=s.AdminStatusResponse, tags=["seed 000: pomodoro admin"], summary="Cache health")
     def get(self, request: Request) -> Response:
         redis, database = health.redis(), health.database()
-        postgres = {"connected": True} if database.ok else {"connected": False, "error": str(database.error)[:200]}
+        postgres: dict[str, object] = {"connected": True}
+        if not database.ok:
+            postgres = {"connected": False, "error": str(database.error)[:200]}
         board = services.board_get(slug="pomodoro")
         leaderboards = {row["period"]: row for row in selectors.board_drift(board=board)}
         return Response(

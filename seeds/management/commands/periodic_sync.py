@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -95,8 +96,8 @@ class Command(BaseCommand):
             run = sync.reconciliation_run(trigger="command-test", boards=[board])
             self.step("   " + self.describe(run))
             self.expect(run.deleted == 1 and conn.zcard(key) == 3, "the stray member is removed")
-            scores = dict(conn.zrange(key, 0, -1, withscores=True))
-            self.step("   Redis now: " + json.dumps({k: int(v) for k, v in scores.items()}))
+            members = cast(list[tuple[str, float]], conn.zrange(key, 0, -1, withscores=True))
+            self.step("   Redis now: " + json.dumps({str(member): int(score) for member, score in members}))
         finally:
             self.step("5. cleaning up")
             Standing.objects.filter(board=board).delete()
