@@ -14,6 +14,11 @@ from prometheus_client import Counter, Gauge, Histogram
 SUBMITS = Counter("leaderboard_submits_total", "Score submissions by board and outcome", ["board", "outcome"])
 READS = Counter("leaderboard_reads_total", "Leaderboard reads by source", ["source"])
 REDIS_ERRORS = Counter("leaderboard_redis_errors_total", "Redis calls that failed", ["operation"])
+RATE_LIMITS_UNAVAILABLE = Counter(
+    "leaderboard_rate_limits_unavailable_total",
+    "Requests a rate limit could not count (Redis unavailable), by scope and what was done (allowed, refused)",
+    ["scope", "outcome"],
+)
 BUCKETS_MARKED = Counter(
     "leaderboard_buckets_marked_for_repair_total", "Buckets marked for repair after a failed Redis write"
 )

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from leaderboard_project.redis_urls import cluster_node
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -131,14 +133,29 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The leaderboard store: one server (redis://, rediss://, unix://) or a Redis Cluster
+# (redis+cluster://host:port, any node; or REDIS_CLUSTER=true with a redis:// URL).
 REDIS_URL = env.str("REDIS_URL")
+REDIS_CLUSTER = env.bool("REDIS_CLUSTER", default=False)
 # Seconds before a Redis call gives up; reads then fall back to PostgreSQL.
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
 
+
+def _cluster_node(url: str) -> str | None:
+    return cluster_node(url, cluster=REDIS_CLUSTER)
+
+
+_STORE_CLUSTER_NODE = _cluster_node(REDIS_URL)
+
+# Django's cache alias (nothing in the service uses it; third-party apps may). On a cluster
+# it needs a server of its own (CACHE_URL); without one it is per-process memory.
+CACHE_URL = env.str("CACHE_URL", default="" if _STORE_CLUSTER_NODE else REDIS_URL)
+if _cluster_node(CACHE_URL):
+    raise ImproperlyConfigured("CACHE_URL cannot be a Redis Cluster (django-redis needs one server).")
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": "cache",
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -148,15 +165,25 @@ CACHES = {
             "IGNORE_EXCEPTIONS": True,
         },
     }
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
+# Live updates' channel layer: pub/sub. A cluster delivers a message published on any node
+# to subscribers on every node, so on a cluster any one node serves (the store URL's, by
+# default); CHANNELS_REDIS_URL names another server.
+CHANNELS_REDIS_URL = env.str("CHANNELS_REDIS_URL", default=_STORE_CLUSTER_NODE or REDIS_URL)
+if _cluster_node(CHANNELS_REDIS_URL) and CHANNELS_REDIS_URL != _STORE_CLUSTER_NODE:
+    raise ImproperlyConfigured("CHANNELS_REDIS_URL must name one server (any node of a cluster, as redis://).")
 CHANNEL_LAYERS = {
     "default": {
         # Pub/sub: one published message per group fans out inside each ASGI process,
         # instead of one queued copy per subscriber (thousands of clients per board).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "max_connections": env.int("CHANNELS_MAX_CONNECTIONS", default=1000)}],
+            "hosts": [
+                {"address": CHANNELS_REDIS_URL, "max_connections": env.int("CHANNELS_MAX_CONNECTIONS", default=1000)}
+            ],
             "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
         },
     }
@@ -164,8 +191,22 @@ CHANNEL_LAYERS = {
 
 # --------------------------------------------------------------------------- Celery
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+# Kombu has no Redis Cluster transport: with a cluster store, the broker is another server.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="" if _STORE_CLUSTER_NODE else REDIS_URL)
+if _cluster_node(CELERY_BROKER_URL) or (not CELERY_BROKER_URL and not CELERY_TASK_ALWAYS_EAGER):
+    raise ImproperlyConfigured(
+        "The Celery broker cannot be a Redis Cluster (kombu has no cluster transport): with REDIS_URL on a "
+        "cluster, set CELERY_BROKER_URL to one Redis server (redis://...) or another broker (amqp://...)."
+    )
+# Results are read by nobody in production (tasks record what they did in PostgreSQL); a Redis
+# broker keeps them too, anything else in process memory.
+CELERY_RESULT_BACKEND = env.str(
+    "CELERY_RESULT_BACKEND",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "cache+memory://",
+)
+if _cluster_node(CELERY_RESULT_BACKEND):
+    raise ImproperlyConfigured("CELERY_RESULT_BACKEND cannot be a Redis Cluster; name one server.")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -176,7 +217,6 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 
 # --------------------------------------------------------------------------- auth
@@ -350,6 +390,9 @@ REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)
 # Seconds a process trusts its copy of the buckets marked for repair (never served from Redis meanwhile).
 LEADERBOARD_REPAIR_MARKS_SECONDS = env.float("LEADERBOARD_REPAIR_MARKS_SECONDS", default=1.0)
 # Seconds a process reuses a board it loaded (saving a board clears it in that process).
+# Rate-limit scopes that refuse (503) rather than allow when Redis cannot count them:
+# "register", "login", "user" and "ip" (submits). See leaderboard/api/throttles.py.
+LEADERBOARD_RATE_LIMITS_FAIL_CLOSED = env.list("LEADERBOARD_RATE_LIMITS_FAIL_CLOSED", default=["register"])
 LEADERBOARD_BOARD_CACHE_SECONDS = env.float("LEADERBOARD_BOARD_CACHE_SECONDS", default=5.0)
 # Seconds a process reuses the user behind a JWT (saving a user clears it in that process).
 ACCOUNTS_USER_CACHE_SECONDS = env.float("ACCOUNTS_USER_CACHE_SECONDS", default=5.0)

@@ -13,9 +13,16 @@ window ends, so guessing cannot go on by alternating with a right password).
 
 Client IPs come from DRF's ``get_ident``: the socket address unless
 ``NUM_PROXIES`` says how many proxies append to ``X-Forwarded-For``.
-Rates look like DRF's ("120/min") and may name a window ("10/15min"). If Redis
-is unavailable the limits are not enforced (submits and logins must keep
-working); every such pass is logged and counted in ``leaderboard_redis_errors_total``.
+Rates look like DRF's ("120/min") and may name a window ("10/15min").
+
+When Redis cannot count, each limit fails the way its scope is set to
+(``LEADERBOARD_RATE_LIMITS_FAIL_CLOSED``), never silently: every unenforced
+or refused request is logged as an error and counted in
+``leaderboard_rate_limits_unavailable_total{scope, outcome}``. By default
+registrations fail closed (503: new accounts can wait, a flood of them cannot
+be undone) and submits and logins fail open (scores still land in PostgreSQL,
+the truth, and players must be able to sign in during a Redis outage;
+password hashing already slows guessing to a few tries a second per process).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from rest_framework.throttling import BaseThrottle
 from leaderboard import metrics
 from leaderboard.store import limits
 from leaderboard.store.connection import RedisUnavailable
+from leaderboard_project.exceptions import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +63,20 @@ def _hashed(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+class RateLimitUnavailable(ServiceUnavailable):
+    """A limit that fails closed could not be counted (Redis unavailable)."""
+
+    code = "rate_limit_unavailable"
+    default_message = "This request is rate limited and the limit cannot be checked right now; retry shortly."
+
+
 def _count(op, scope: str, ident: str, rate: str | None) -> tuple[int, int, int] | None:
-    """``(count, limit, seconds left)`` from ``op`` (``rate_hit`` counts one, ``rate_count`` only reads).
+    """``(count, limit, seconds left)`` from ``op`` (``limits.hit`` counts one, ``limits.count`` only reads).
 
     None when there is no limit (no rate, or nothing to count against), or when
-    Redis is unavailable: then the limit is not enforced, which is logged and counted.
+    Redis is unavailable and the scope fails open. A scope that fails closed
+    raises ``RateLimitUnavailable`` (503) instead. Either way it is logged as
+    an error and counted.
     """
     parsed = parse_rate(rate)
     if parsed is None or not ident:
@@ -69,7 +86,12 @@ def _count(op, scope: str, ident: str, rate: str | None) -> tuple[int, int, int]
         count, left = op(scope=scope, ident=ident, window=window)
     except RedisUnavailable as exc:
         metrics.REDIS_ERRORS.labels("rate_limit").inc()
-        logger.warning("limit %s not enforced, Redis unavailable: %s", scope, exc)
+        if scope.split("-", 1)[0] in settings.LEADERBOARD_RATE_LIMITS_FAIL_CLOSED:
+            metrics.RATE_LIMITS_UNAVAILABLE.labels(scope, "refused").inc()
+            logger.error("limit %s cannot be counted (Redis unavailable): request refused: %s", scope, exc)
+            raise RateLimitUnavailable() from exc
+        metrics.RATE_LIMITS_UNAVAILABLE.labels(scope, "allowed").inc()
+        logger.error("limit %s cannot be counted (Redis unavailable): request allowed unlimited: %s", scope, exc)
         return None
     return count, limit, left
 

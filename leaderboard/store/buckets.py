@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from . import keys, scripts
 from .connection import client, guard, keys_delete, run
@@ -223,13 +223,10 @@ def user_details_set(
     for period, (bucket, score) in scores.items():
         fields[period] = str(score)
         fields[f"{period}:b"] = bucket
-    key = keys.user(board_slug, user_id)
-    with guard():
-        pipe = client().pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping=cast(dict[Any, Any], fields))
-        pipe.expire(key, ttl)
-        pipe.execute()
+    args: list[str | int] = [ttl]
+    for name, value in fields.items():
+        args += (name, value)
+    run(scripts.USER_DETAILS, keys=[keys.user(board_slug, user_id)], args=args)
 
 
 def user_details_get(*, board_slug: str, user_id: str) -> UserDetails | None:

@@ -12,6 +12,15 @@ redis-py's command path (retry wrappers, command lookup, response callbacks a
 script never has) plus its pool's lock cost more CPU than the round trip. The
 runner is built on redis-py's public connection API and keeps the pool's
 guarantees (see its docstring).
+
+Redis Cluster: a ``redis+cluster://`` (or ``rediss+cluster://``) URL, or
+``REDIS_CLUSTER=true``, makes the client a ``RedisCluster``: it follows
+``MOVED``/``ASK`` and routes each script by its keys (every script's keys share
+one slot: a board's keys carry its hash tag, the service-wide ones are single
+keys). Scripts then go through the cluster client (no per-thread connection);
+scans, counts, deletes and memory cover every primary. Every cluster failure
+(``RedisClusterException`` and its kin are not ``RedisError``s) is a
+``RedisUnavailable`` like any other.
 """
 
 from __future__ import annotations
@@ -25,7 +34,11 @@ from typing import TYPE_CHECKING, Any
 import redis
 from django.conf import settings
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from redis.retry import Retry
+
+from leaderboard_project.redis_urls import cluster_node
 
 if TYPE_CHECKING:
     from .scripts import Script
@@ -37,13 +50,25 @@ class RedisUnavailable(Exception):
 
 BREAKER_SECONDS = 2.0
 
-_clients: dict[str, redis.Redis] = {}
+Client = redis.Redis | RedisCluster
+
+_clients: dict[str, Client] = {}
 _clients_lock = threading.Lock()
 _down_until = 0.0
 _local = threading.local()
 
 
-def client() -> redis.Redis:
+def cluster_url(url: str) -> str | None:
+    """The plain URL of a Redis Cluster named by ``url`` (``redis+cluster://...``), or None for one server."""
+    return cluster_node(url, cluster=settings.REDIS_CLUSTER)
+
+
+def is_cluster() -> bool:
+    """Whether the store is a Redis Cluster (settings, not a round trip)."""
+    return cluster_url(settings.REDIS_URL) is not None
+
+
+def client() -> Client:
     """The shared client for ``settings.REDIS_URL`` (fails fast while the breaker is open)."""
     if time.monotonic() < _down_until:
         raise RedisUnavailable("Redis is unavailable (recent connection failure)")
@@ -55,6 +80,20 @@ def client() -> redis.Redis:
         found = _clients.get(url)
         if found is None:
             timeout = settings.REDIS_SOCKET_TIMEOUT
+            cluster = cluster_url(url)
+            if cluster is not None:
+                _clients[url] = RedisCluster.from_url(
+                    cluster,
+                    decode_responses=True,
+                    socket_timeout=timeout,
+                    socket_connect_timeout=timeout,
+                    # MOVED and ASK are followed; nothing is sent twice (a script that timed out may
+                    # have run: a warm finished twice would empty a bucket, a limit counted twice).
+                    retry=Retry(NoBackoff(), 0),
+                    health_check_interval=30,
+                    max_connections=200,
+                )
+                return _clients[url]
             found = redis.Redis.from_url(
                 url,
                 decode_responses=True,
@@ -93,7 +132,8 @@ class guard:
         global _down_until
         if exc is None:
             return
-        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, RedisClusterException, ClusterDownError)):
+            # Unreachable, or a cluster that cannot serve (slots uncovered, no primary): fail fast a while.
             _down_until = time.monotonic() + BREAKER_SECONDS
             raise RedisUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if isinstance(exc, redis.RedisError):
@@ -101,14 +141,37 @@ class guard:
 
 
 def ping() -> bool:
+    """Redis answers; for a cluster, every primary answers and the cluster state is ``ok``."""
     with guard():
-        return bool(client().ping())
+        conn = client()
+        if isinstance(conn, RedisCluster):
+            state = conn.cluster_info(target_nodes=RedisCluster.RANDOM).get("cluster_state")
+            if state != "ok":
+                raise ClusterDownError(f"cluster_state is {state!r}")
+            return bool(conn.ping(target_nodes=RedisCluster.PRIMARIES))
+        return bool(conn.ping())
 
 
 def run(script: Script, *, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
     """Run a Lua script (EVALSHA, EVAL when the server lacks it); errors as ``RedisUnavailable``."""
     with guard():
-        return _runner().call(script, keys, args)
+        conn = client()
+        if isinstance(conn, RedisCluster):
+            return _cluster_call(conn, script, keys, args)
+        return _runner(conn).call(script, keys, args)
+
+
+def _cluster_call(conn: RedisCluster, script: Script, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
+    """A script through the cluster client, which routes it to the node of its keys' slot."""
+    try:
+        return conn.evalsha(script.sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        # That node has not seen it (new, restarted, or a replica promoted): send the source.
+        return conn.eval(script.source, len(keys), *keys, *args)
+    except TryAgainError:
+        # The slot is migrating with the keys split between two nodes: once more, then fail.
+        time.sleep(0.05)
+        return conn.evalsha(script.sha, len(keys), *keys, *args)
 
 
 class _ThreadRunner:
@@ -151,8 +214,8 @@ class _ThreadRunner:
             raise
 
 
-def _runner() -> _ThreadRunner:
-    pool = client().connection_pool  # fails fast while the breaker is open
+def _runner(conn: redis.Redis) -> _ThreadRunner:
+    pool = conn.connection_pool
     held = getattr(_local, "held", None)
     if held is not None and held[0] is pool and held[1] == os.getpid():
         return held[2]
@@ -171,7 +234,8 @@ def scan(pattern: str, *, count: int = 1000) -> Iterator[str]:
 
 
 def keys_delete(pattern: str) -> int:
-    """Delete every key matching ``pattern`` (SCAN + UNLINK in batches of 1,000)."""
+    """Delete every key matching ``pattern`` (SCAN + UNLINK in batches of 1,000; every primary of a cluster,
+    whose client splits a batch by slot)."""
     deleted = 0
     with guard():
         conn = client()
@@ -191,15 +255,35 @@ def keys_count(pattern: str) -> int:
     return sum(1 for _ in scan(pattern))
 
 
+def _info(section: str) -> list[dict[str, Any]]:
+    """INFO ``section`` of the server, or of every primary of a cluster."""
+    conn = client()
+    if isinstance(conn, RedisCluster):
+        found = conn.info(section, target_nodes=RedisCluster.PRIMARIES)
+        # One primary answers with its dict; several with {node name: dict}.
+        return [found] if "redis_version" in found or f"used_{section}" in found else list(found.values())
+    return [conn.info(section)]
+
+
+_SUMMED = ("used_memory", "keyspace_hits", "keyspace_misses", "total_commands_processed", "connected_clients")
+
+
 def server_info() -> dict[str, Any]:
+    """INFO memory, stats and server; a cluster's counters are summed over its primaries."""
     with guard():
-        conn = client()
-        info = conn.info("memory")
-        info.update(conn.info("stats"))
-        info.update(conn.info("server"))
-        return info
+        per_node: list[dict[str, Any]] = [{} for _ in _info("server")]
+        for section in ("memory", "stats", "server"):
+            for node, found in zip(per_node, _info(section), strict=False):
+                node.update(found)
+    merged = dict(per_node[0])
+    for name in _SUMMED:
+        if all(isinstance(node.get(name), int) for node in per_node):
+            merged[name] = sum(node[name] for node in per_node)
+    merged["nodes"] = len(per_node)
+    return merged
 
 
 def memory_used() -> int:
+    """Bytes used by Redis (summed over a cluster's primaries)."""
     with guard():
-        return int(client().info("memory")["used_memory"])
+        return sum(int(found["used_memory"]) for found in _info("memory"))

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from redis.cluster import RedisCluster
 
 from leaderboard import ranking, selectors, services, warming
 from leaderboard.store import buckets, keys, limits, scripts
@@ -30,7 +31,12 @@ def test_scripts_flushed_from_the_server_are_sent_again():
     page = selectors.leaderboard_page(board=board, period="all_time", limit=10)
     assert page.cached
     assert [e.score for e in page.entries] == [30, 20, 10]
-    assert client().script_exists(scripts.TOP.sha) == [True]
+    conn = client()
+    if isinstance(conn, RedisCluster):  # loaded again on the node that holds the board
+        node = conn.get_node_from_key(keys.bucket(board.slug, "all_time", "all"))
+        assert node.redis_connection.script_exists(scripts.TOP.sha) == [True]
+    else:
+        assert conn.script_exists(scripts.TOP.sha) == [True]
 
 
 def test_connections_the_server_closed_while_idle_are_replaced_without_tripping_the_breaker():
@@ -47,7 +53,11 @@ def test_a_script_whose_reply_is_late_is_not_sent_twice(settings):
     settings.REDIS_SOCKET_TIMEOUT = 0.2
     reset_clients()
     limits.hit(scope="user", ident="late", window=60)  # connected and loaded
-    busy = client().connection_pool.make_connection()
+    conn = client()
+    if isinstance(conn, RedisCluster):  # hold the node that owns the rate key
+        busy = conn.get_node_from_key(keys.rate("user", "late", int(time.time() // 60))).redis_connection.connection_pool.make_connection()
+    else:
+        busy = conn.connection_pool.make_connection()
     busy_loop = "local x = 0 for i = 1, 80000000 do x = x + i end return x"  # holds the server ~1 s
     blocker = threading.Thread(target=lambda: busy.send_command("EVAL", busy_loop, 0))
     blocker.start()
@@ -105,7 +115,11 @@ def test_ranks_from_redis_and_from_the_python_rule_agree_on_random_ties(higher_i
     rng = random.Random(7)
     scores = {f"u{i:03d}{rng.choice('aBz._@-')}": rng.randint(0, 6) for i in range(60)}
     buckets.warm_finish(
-        board_slug="rank-check", period="all_time", bucket="all", staging_key="none", expire_at=int(time.time()) + 60
+        board_slug="rank-check",
+        period="all_time",
+        bucket="all",
+        staging_key=keys.warming("rank-check", "all_time", "all", "none"),
+        expire_at=int(time.time()) + 60,
     )
     buckets.scores_apply(board_slug="rank-check", period="all_time", bucket="all", scores=scores.items(), zadd_flag="")
     page = buckets.top_range(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
+from leaderboard import metrics
 from leaderboard.tests.factories import BoardFactory, UserFactory
 from leaderboard_project.conftest_helpers import bearer
 
@@ -53,11 +55,39 @@ def test_limits_are_per_board(auth_client, settings):
     assert submit(auth_client, first).status_code == 429
 
 
-def test_rate_limits_are_not_enforced_while_redis_is_down(auth_client, settings, disposable_redis):
+def _unavailable(scope: str, outcome: str) -> float:
+    return metrics.RATE_LIMITS_UNAVAILABLE.labels(scope, outcome)._value.get()
+
+
+def test_with_redis_down_submit_limits_fail_open_loudly(auth_client, settings, disposable_redis, caplog):
     settings.LEADERBOARD_SUBMIT_RATE_USER = "1/min"
     board = BoardFactory()
     disposable_redis.stop()
+    before = _unavailable("user", "allowed")
     assert [submit(auth_client, board).status_code for _ in range(3)] == [201, 201, 201]
+    assert _unavailable("user", "allowed") == before + 3
+    assert any(r.levelname == "ERROR" and "allowed unlimited" in r.getMessage() for r in caplog.records)
+
+
+def test_with_redis_down_registration_fails_closed_with_a_json_503(api_client, settings, disposable_redis):
+    settings.ACCOUNTS_REGISTER_RATE_IP = "30/hour"
+    disposable_redis.stop()
+    before = _unavailable("register", "refused")
+    response = api_client.post(
+        "/api/v1/auth/register", {"username": "newcomer", "password": "correct horse battery"}, format="json"
+    )
+    assert response.status_code == 503
+    assert response.json()["code"] == "rate_limit_unavailable"
+    assert _unavailable("register", "refused") == before + 1
+    assert not get_user_model().objects.filter(username="newcomer").exists()
+
+
+def test_the_failure_mode_of_each_scope_is_configurable(auth_client, settings, disposable_redis):
+    settings.LEADERBOARD_SUBMIT_RATE_USER = "1/min"
+    settings.LEADERBOARD_RATE_LIMITS_FAIL_CLOSED = ["user"]
+    board = BoardFactory()
+    disposable_redis.stop()
+    assert submit(auth_client, board).status_code == 503
 
 
 def test_a_board_can_set_its_own_rates(auth_client, settings):
