@@ -150,6 +150,8 @@ class Servers:
     database_url: str
     redis_url: str
     children: list[Child] = field(default_factory=list)
+    # With the store on a Redis Cluster: the one server for Celery's broker and the channel layer.
+    single_redis_url: str = ""
     # The persistent servers' run file, when this process uses the ./.data servers.
     run_file: RunFile | None = None
 
@@ -441,6 +443,41 @@ def start_valkey(data_dir: Path | None, port: int, *, quiet: bool = False) -> tu
     return child, url
 
 
+def start_valkey_cluster(primaries: int) -> tuple[list[Child], str]:
+    """A throw-away Redis Cluster of ``primaries`` in-memory Valkey nodes (no replicas); its URL."""
+    ports = [free_port() for _ in range(primaries)]
+    scratch = Path(tempfile.mkdtemp(prefix="lb-test-cluster-"))
+    children = []
+    for port in ports:
+        node_dir = scratch / str(port)
+        node_dir.mkdir()
+        argv = [valkey_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--loglevel", "warning"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", str(node_dir)]
+        argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf")]
+        children.append(spawn("valkey", argv, quiet=True))
+    for port in ports:
+        wait_until(lambda port=port: port_open(port), timeout=30, what="a Valkey Cluster node")
+    cli = str(Path(valkey_server_binary()).with_name("valkey-cli"))
+    nodes = [f"127.0.0.1:{port}" for port in ports]
+    subprocess.run(
+        [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis+cluster://127.0.0.1:{ports[0]}/0"
+    wait_until(lambda: _cluster_ok(ports[0]), timeout=30, what="the Valkey Cluster's slots")
+    return children, url
+
+
+def _cluster_ok(port: int) -> bool:
+    import redis
+
+    try:
+        return "cluster_state:ok" in redis.Redis(port=port, socket_timeout=1).execute_command("CLUSTER INFO").decode()
+    except redis.RedisError:
+        return False
+
+
 def _valkey_answers(url: str) -> bool:
     import redis
 
@@ -512,6 +549,18 @@ def _ensure_embedded(servers: Servers, state: dict | None, *, root: Path, scratc
                     _stop_pid("a Valkey left running from an earlier run", stale["pid"], signal.SIGTERM)
             else:
                 rd_dir, rd_port = None, free_port()
+                primaries = int(os.environ.get("STACK_REDIS_CLUSTER", "0") or 0)
+                if primaries:
+                    # Throw-away servers only: the store on a Redis Cluster of that many primaries,
+                    # the broker and the channel layer on one more server (kombu has no cluster transport).
+                    children, servers.redis_url = start_valkey_cluster(primaries)
+                    servers.children += children
+                    log(f"Valkey Cluster of {primaries} primaries at {servers.redis_url}")
+            if servers.redis_url:
+                child, servers.single_redis_url = start_valkey(rd_dir, rd_port, quiet=True)
+                if child is not None:
+                    servers.children.append(child)
+                return
             child, servers.redis_url = start_valkey(rd_dir, rd_port, quiet=state is None)
             if child is not None:
                 servers.children.append(child)
@@ -551,6 +600,9 @@ def child_env(servers: Servers, extra: dict[str, str] | None = None) -> dict[str
     env = dict(os.environ)
     env["DATABASE_URL"] = servers.database_url
     env["REDIS_URL"] = servers.redis_url
+    if servers.single_redis_url:
+        env.setdefault("CELERY_BROKER_URL", servers.single_redis_url)
+        env.setdefault("CHANNELS_REDIS_URL", servers.single_redis_url)
     env.setdefault("DJANGO_SETTINGS_MODULE", DEV_SETTINGS)
     env["PATH"] = venv_path(env.get("PATH", ""))
     env.update(extra or {})

@@ -23,7 +23,7 @@ may touch them together)::
     P:{b:<slug>}:live:<period>:subscribers  WebSocket subscriptions to a period (a day)
     P:{b:<slug>}:live:user:<user id>        authenticated subscriptions of one user (a day)
     P:{b:<slug>}:live:<period>:last|pending|sending|digest   the live throttle of a period
-    P:rate:<scope>:<ident>:<window start>   a fixed rate-limit window (its length)
+    P:rate:<scope>:<ident>                  hash: a rate limit's window start (Redis' clock) and hits
     P:lock:<name>                           service-wide locks (reconciliation)
     P:heartbeat:<name>                      unix time a background component last reported
     P:repair-pending                        hash: buckets to mark for repair once PostgreSQL answers

@@ -54,13 +54,14 @@ def live_user(board_slug: str, user_id: str) -> str:
     return live(board_slug, "user", user_id)
 
 
-def rate(scope: str, ident: str, window_start: int) -> str:
-    return f"{_prefix()}:rate:{scope}:{ident}:{window_start}"
+def rate(scope: str, ident: str) -> str:
+    """A rate limit's counter (its current window inside: ``limits``)."""
+    return f"{_prefix()}:rate:{scope}:{ident}"
 
 
 def user_rates_pattern(user_id: str) -> str:
-    """Every per-user submit rate counter of ``user_id`` (``rate:user:<slug>:<user id>:<window>``)."""
-    return f"{_prefix()}:rate:user:*:{user_id}:*"
+    """Every per-user submit rate counter of ``user_id`` (``rate:user:<slug>:<user id>``; ids hold no ':')."""
+    return f"{_prefix()}:rate:user:*:{user_id}"
 
 
 def global_lock(name: str) -> str:

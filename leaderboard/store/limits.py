@@ -1,27 +1,26 @@
-"""Rate-limit windows: fixed windows counted in Redis, shared by every process and host."""
+"""Rate-limit windows: fixed windows counted in Redis, shared by every process and host.
+
+The window is taken from Redis' clock (``TIME`` inside the script), not the
+caller's: two hosts whose clocks disagree still count into one window, so a
+limit is never doubled by skew.
+"""
 
 from __future__ import annotations
-
-import time
 
 from . import keys, scripts
 from .connection import keys_delete, run
 
 
-def _key(scope: str, ident: str, window: int) -> str:
-    return keys.rate(scope, ident, int(time.time() // window))
-
-
 def hit(*, scope: str, ident: str, window: int) -> tuple[int, int]:
     """Count one hit in the current fixed window; returns (hits so far, seconds left)."""
-    count, ttl = run(scripts.RATE_HIT, keys=[_key(scope, ident, window)], args=[window])
-    return int(count), max(1, int(ttl))
+    hits, left = run(scripts.RATE_HIT, keys=[keys.rate(scope, ident)], args=[window, "1"])
+    return int(hits), max(1, int(left))
 
 
 def count(*, scope: str, ident: str, window: int) -> tuple[int, int]:
     """The hits counted in the current fixed window, without counting one; (hits, seconds left)."""
-    found, ttl = run(scripts.RATE_COUNT, keys=[_key(scope, ident, window)], args=[])
-    return int(found), max(1, int(ttl))
+    found, left = run(scripts.RATE_HIT, keys=[keys.rate(scope, ident)], args=[window, "0"])
+    return int(found), max(1, int(left))
 
 
 def user_forget(*, user_id: str) -> int:

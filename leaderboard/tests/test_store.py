@@ -55,7 +55,7 @@ def test_a_script_whose_reply_is_late_is_not_sent_twice(settings):
     limits.hit(scope="user", ident="late", window=60)  # connected and loaded
     conn = client()
     if isinstance(conn, RedisCluster):  # hold the node that owns the rate key
-        busy = conn.get_node_from_key(keys.rate("user", "late", int(time.time() // 60))).redis_connection.connection_pool.make_connection()
+        busy = conn.get_node_from_key(keys.rate("user", "late")).redis_connection.connection_pool.make_connection()
     else:
         busy = conn.connection_pool.make_connection()
     busy_loop = "local x = 0 for i = 1, 80000000 do x = x + i end return x"  # holds the server ~1 s
@@ -148,3 +148,13 @@ def test_ranks_from_redis_and_from_the_python_rule_agree_on_random_ties(higher_i
         )
         == listed
     )
+
+
+def test_hosts_with_skewed_clocks_count_into_one_rate_window(monkeypatch):
+    real = time.time
+    assert limits.hit(scope="user", ident="skew", window=3600)[0] == 1
+    monkeypatch.setattr(time, "time", lambda: real() + 5400)  # this host's clock is 90 minutes ahead
+    hits, left = limits.hit(scope="user", ident="skew", window=3600)
+    assert hits == 2  # the same window: Redis' clock decides, not the caller's
+    assert 1 <= left <= 3600
+    assert limits.count(scope="user", ident="skew", window=3600)[0] == 2
