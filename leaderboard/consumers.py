@@ -39,6 +39,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from leaderboard_project.exceptions import ServiceError
 
 from . import broadcasts, metrics, selectors, services
+from .models import Board
 from .store import keys, live
 from .store.connection import RedisUnavailable
 
@@ -86,7 +87,7 @@ _watch = database_sync_to_async(_count_watcher, thread_sensitive=False)
 
 @database_sync_to_async
 def _user_from_token(raw: str) -> str:
-    token = AccessToken(raw)
+    token = AccessToken(raw)  # type: ignore[arg-type]  # simplejwt annotates the encoded token as Token
     user = get_user_model().objects.filter(pk=token[api_settings.USER_ID_CLAIM], is_active=True).first()
     if user is None:
         raise TokenError("unknown user")
@@ -159,7 +160,7 @@ class GroupFanout:
 
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
     shape = broadcasts.NATIVE  # which rendering of leaderboard_update this route sends
-    board = None
+    board: Board | None = None  # None on a socket refused at connect (closing with 4404)
     period = ""
     group = ""
     user_id = ""
@@ -193,6 +194,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         self.writer = asyncio.get_running_loop().create_task(self.write_latest())
 
     async def disconnect(self, code: int) -> None:
+        if self.board is None:
+            return  # refused at connect: nothing was joined or counted
         if self.group:
             GroupFanout.leave(self.group, self)
             if self.writer is not None:
@@ -209,6 +212,9 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
         A user's watcher count goes up once per socket subscribed for it and down
         once when that socket leaves it, so it is never left too high or negative.
         """
+        board = self.board
+        if board is None:
+            return False  # refused at connect and closing
         try:
             user_id = await _user_from_token(token)
         except (TokenError, KeyError):
@@ -217,23 +223,25 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
             return False
         if self.user_group:  # authenticated again on the same socket: leave the previous user first
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
-            await _watch(self.board.slug, "", self.user_id, -1)
+            await _watch(board.slug, "", self.user_id, -1)
         self.user_id = user_id
-        self.user_group = keys.user_group(self.board.slug, self.user_id)
+        self.user_group = keys.user_group(board.slug, self.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
-        await _watch(self.board.slug, "", self.user_id, 1)
+        await _watch(board.slug, "", self.user_id, 1)
         await self.send_json(
             {
                 "type": "rank_update",
-                "board": self.board.slug,
+                "board": board.slug,
                 "period": self.period,
                 "user_id": self.user_id,
-                **await _rank(self.board, self.period, self.user_id),
+                **await _rank(board, self.period, self.user_id),
             }
         )
         return True
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if self.board is None:
+            return  # refused at connect (4404): what the client still sends before the close is ignored
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "auth" and isinstance(content.get("token"), str):
             await self.authenticate(content["token"])

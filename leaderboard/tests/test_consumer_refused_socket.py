@@ -5,8 +5,7 @@ or period (it accepts, then closes with 4404, so the client can read the code).
 Until the close reaches the client, it may still send: an ``auth`` message then
 reaches ``authenticate``, which reads ``self.board.slug`` and the consumer dies
 with ``AttributeError`` (mypy: 'Item "None" of "Board | None" has no attribute
-"slug"', leaderboard/consumers.py). Marked strict xfail until consumers.py
-ignores messages on a socket without a board; remove the mark with that fix.
+"slug"', leaderboard/consumers.py). It now ignores messages on a socket without a board.
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ from leaderboard.tests.factories import UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AttributeError, reason="consumers.py: authenticate() on a socket without a board"
-)
 def test_an_auth_message_on_a_socket_closed_with_4404_is_ignored():
     token = str(AccessToken.for_user(UserFactory()))
 
