@@ -216,7 +216,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat sends per deployment, however many run (leaderboard/beat.py).
+CELERY_BEAT_SCHEDULER = "leaderboard.beat:SingleBeatScheduler"
 CELERY_TIMEZONE = "UTC"
 
 # --------------------------------------------------------------------------- auth

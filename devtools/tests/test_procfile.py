@@ -21,7 +21,7 @@ STACK_COMMANDS_BEFORE = {
     "--workers 2 --no-access-log --log-level warning",
     "worker": "celery -A leaderboard_project worker --loglevel info --concurrency 2",
     "beat": "celery -A leaderboard_project beat --loglevel info "
-    "--scheduler django_celery_beat.schedulers:DatabaseScheduler --pidfile=",
+    "--scheduler leaderboard.beat:SingleBeatScheduler --pidfile=",
 }
 
 
@@ -97,5 +97,5 @@ def test_the_image_and_compose_start_the_procfile_lines_and_write_no_command_lin
     assert started == set(stack.procfile())
     # No server command line written a second time (healthchecks may still ask celery for a ping).
     for text in (dockerfile, yaml.safe_dump({k: v.get("command") for k, v in services.items()})):
-        for fragment in ("granian", "uvicorn", "DatabaseScheduler", "--concurrency"):
+        for fragment in ("granian", "uvicorn", "SingleBeatScheduler", "--concurrency"):
             assert fragment not in text

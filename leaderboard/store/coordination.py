@@ -23,6 +23,11 @@ def lock_release(*, name: str, token: str) -> None:
     run(scripts.UNLOCK, keys=[keys.global_lock(name)], args=[token])
 
 
+def lock_extend(*, name: str, token: str, ttl_ms: int) -> bool:
+    """Keep a service-wide lock ``ttl_ms`` longer; False when ``token`` no longer holds it."""
+    return bool(run(scripts.LOCK_EXTEND, keys=[keys.global_lock(name)], args=[token, ttl_ms]))
+
+
 def lock_held(*, name: str) -> bool:
     with guard():
         return bool(client().exists(keys.global_lock(name)))
