@@ -12,9 +12,10 @@ class LeaderboardConfig(AppConfig):
 
         # The live updates receive the engine's signals (their receivers connect on import),
         # and the tasks register with Celery so ``jobs`` can queue them by name.
-        from . import broadcasts, tasks  # noqa: F401
+        from . import broadcasts, invalidation, tasks  # noqa: F401
         from .models import Board
         from .services import board_cache_clear
 
         post_save.connect(board_cache_clear, sender=Board, dispatch_uid="board_cache_clear_save")
         post_delete.connect(board_cache_clear, sender=Board, dispatch_uid="board_cache_clear_delete")
+        invalidation.connect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 
@@ -24,3 +24,11 @@ def heartbeat_at_start(sender: object = None, **_: object) -> None:
     worker takes this task, instead of up to 30 s later.
     """
     app.send_task("leaderboard.tasks.heartbeat", expires=60)
+
+
+@worker_process_init.connect
+def follow_invalidations(**_: object) -> None:
+    """Each worker process drops its short caches (boards, users) when another process changes them."""
+    from leaderboard import invalidation  # Django is set up only once the worker starts
+
+    invalidation.follow()

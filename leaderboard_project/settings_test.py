@@ -6,6 +6,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use
 os.environ.setdefault("SECURE_HTTPS", "false")
 # Test threads open their own connections; a pool per process adds nothing here.
 os.environ.setdefault("DATABASE_POOL", "false")
+# Tasks run where they are queued: no broker is needed (a Redis Cluster store has none by default).
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
 from .settings import *  # noqa: F403
 from .settings import DATABASES, INSTALLED_APPS

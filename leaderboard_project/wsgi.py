@@ -9,6 +9,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 
 django_application = get_wsgi_application()
 
+# Imported once Django is set up (the app registry is ready). Drop this process's short
+# caches when another process (or host) changes a board or user.
+from leaderboard import invalidation  # noqa: E402
+
+invalidation.follow()
+
 
 def application(environ, start_response):
     """Django's WSGI handler, with complete responses handed over as one bytes chunk.

@@ -27,6 +27,7 @@ may touch them together)::
     P:lock:<name>                           service-wide locks (reconciliation)
     P:heartbeat:<name>                      unix time a background component last reported
     P:repair-pending                        hash: buckets to mark for repair once PostgreSQL answers
+    P:invalidate                            pub/sub channel: "board" / "user", drop the per-process caches
 
 A sorted set without its ``ready`` key is cold: submits leave it alone (the
 warm that follows reads PostgreSQL, which already has them) and reads fall

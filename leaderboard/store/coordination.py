@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from . import keys, scripts
-from .connection import client, guard, run
+from .connection import RedisUnavailable, client, guard, run
+
+logger = logging.getLogger(__name__)
 
 
 def lock_acquire(*, name: str, ttl_ms: int) -> str | None:
@@ -44,6 +48,38 @@ def heartbeat_age(*, name: str) -> float | None:
     with guard():
         raw = client().get(keys.heartbeat(name))
     return None if raw is None else max(0.0, time.time() - float(raw))
+
+
+def invalidation_publish(*, kind: str) -> None:
+    """Tell every process (on every host) to drop its cached ``kind`` ("board", "user")."""
+    with guard():
+        client().publish(keys.invalidations(), kind)
+
+
+def invalidations_follow(on_message: Callable[[str], None], *, stop: threading.Event) -> None:
+    """Call ``on_message(kind)`` for every invalidation published, until ``stop`` is set.
+
+    Runs in a thread of its own. After every (re)subscription it calls
+    ``on_message("*")``: whatever was published while this process was not
+    listening is covered by dropping everything. A lost connection is retried
+    every second; meanwhile the caches' own few-second lifetimes bound staleness.
+    """
+    while not stop.is_set():
+        try:
+            with guard():
+                pubsub = client().pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(keys.invalidations())
+                on_message("*")
+                while not stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        on_message(str(message["data"]))
+        except RedisUnavailable as exc:
+            logger.warning("cache invalidations not received (retrying every second): %s", exc)
+            stop.wait(1.0)
+        except Exception:  # the follower must outlive any one bad message
+            logger.exception("cache invalidation follower failed; restarting it")
+            stop.wait(1.0)
 
 
 def repair_pending_add(*, marks: dict[str, str]) -> None:

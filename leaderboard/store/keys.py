@@ -72,6 +72,11 @@ def heartbeat(name: str) -> str:
     return f"{_prefix()}:heartbeat:{name}"
 
 
+def invalidations() -> str:
+    """The pub/sub channel on which processes tell each other to drop their short caches."""
+    return f"{_prefix()}:invalidate"
+
+
 def repair_pending() -> str:
     return f"{_prefix()}:repair-pending"
 
