@@ -110,14 +110,16 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"].setdefault("OPTIONS", {})
+# psycopg 3's pool, one per process; CONN_MAX_AGE must stay 0 with it. Every request then
+# checks a connection out and back in (about a twentieth of a submit's CPU). The WSGI servers
+# use it with DATABASE_POOL=true; the ASGI server always does (asgi.py says why).
+DATABASE_POOL_OPTIONS = {
+    "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+    "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+    "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+}
 if env.bool("DATABASE_POOL", default=False):
-    # psycopg 3's pool, one per process; CONN_MAX_AGE must stay 0 with it. Every request then
-    # checks a connection out and back in (about a twentieth of a submit's CPU).
-    DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
-    }
+    DATABASES["default"]["OPTIONS"]["pool"] = dict(DATABASE_POOL_OPTIONS)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     # One persistent connection per server thread, renewed after CONN_MAX_AGE seconds and
