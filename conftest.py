@@ -154,3 +154,17 @@ def disposable_redis(settings, tmp_path):
     store_connection.reset_clients()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def disposable_cluster(settings):
+    """A Redis Cluster of three Valkey primaries of the test's own, which the test may break; the store uses it."""
+    from devtools.stack import start_valkey_cluster
+
+    children, url = start_valkey_cluster(3)
+    settings.REDIS_URL = url
+    store_connection.reset_clients()
+    yield children
+    for child in children:
+        child.stop()
+    store_connection.reset_clients()

@@ -445,7 +445,7 @@ def start_valkey(data_dir: Path | None, port: int, *, quiet: bool = False) -> tu
 
 def start_valkey_cluster(primaries: int) -> tuple[list[Child], str]:
     """A throw-away Redis Cluster of ``primaries`` in-memory Valkey nodes (no replicas); its URL."""
-    ports = [free_port() for _ in range(primaries)]
+    ports = [_cluster_port() for _ in range(primaries)]
     scratch = Path(tempfile.mkdtemp(prefix="lb-test-cluster-"))
     children = []
     for port in ports:
@@ -469,11 +469,26 @@ def start_valkey_cluster(primaries: int) -> tuple[list[Child], str]:
     return children, url
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (the port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 def _cluster_ok(port: int) -> bool:
     import redis
 
     try:
-        return "cluster_state:ok" in redis.Redis(port=port, socket_timeout=1).execute_command("CLUSTER INFO").decode()
+        info = redis.Redis(port=port, socket_timeout=1, decode_responses=True).execute_command("CLUSTER INFO")
+        return info.get("cluster_state") == "ok"  # redis-py parses the reply into a dict
     except redis.RedisError:
         return False
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.dispatch import receiver
 
 from . import metrics, operators, selectors, signals
@@ -127,7 +127,9 @@ def _trailing(*, board_id: int, period: str, token: str) -> None:
     except Exception:  # a timer thread has nobody to report to but the log
         logger.exception("trailing live update of board %s %s failed", board_id, period)
     finally:
-        close_old_connections()
+        # This thread ends here: its connection must not wait for the garbage collector
+        # (persistent connections under WSGI would otherwise pile up, one per timer).
+        connections.close_all()
 
 
 def _send_owned(*, board: Board, period: str, token: str) -> None:

@@ -655,7 +655,3 @@ def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, 
     except RedisUnavailable:
         buckets_mark_for_repair(board=board, buckets=buckets, reason="standings rebuilt")
     return counts
-
-
-# TEMPORARY (removed before this change lands): callers still moving to ``warming``.
-from .warming import board_warm, bucket_warm, buckets_repair_marked, cache_clear, standing_batches  # noqa: E402, F401

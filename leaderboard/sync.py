@@ -31,7 +31,7 @@ from .schedules import schedules_ensure
 from .selectors import board_drift
 from .store import buckets as store_buckets
 from .store import coordination
-from .store.connection import RedisUnavailable, memory_used, ping
+from .store.connection import RedisUnavailable, memory_used
 
 logger = logging.getLogger(__name__)
 
@@ -298,36 +298,6 @@ def sync_status() -> dict[str, object]:
         },
         "last_run": last,
         "last_success_at": success.finished_at if success else None,
-    }
-
-
-def sync_health() -> dict[str, object]:
-    problems: list[str] = []
-    try:
-        redis_ok = ping()
-    except RedisUnavailable as exc:
-        redis_ok = False
-        problems.append(f"Redis unavailable: {exc}")
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        database_ok = True
-    except Exception as exc:
-        database_ok = False
-        problems.append(f"PostgreSQL unavailable: {exc}")
-    success = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.SUCCEEDED, dry_run=False).first()
-    age = (timezone.now() - success.finished_at).total_seconds() if success and success.finished_at else None
-    task = _schedule()
-    if task is not None and task.enabled and (age is None or age > 2 * 3600):
-        problems.append("no successful reconciliation in the last two hours")
-    status = "healthy" if redis_ok and database_ok and not problems else ("degraded" if database_ok else "unhealthy")
-    return {
-        "status": status,
-        "redis": redis_ok,
-        "database": database_ok,
-        "last_success_at": success.finished_at if success else None,
-        "last_success_age_seconds": age,
-        "problems": problems,
     }
 
 

@@ -135,8 +135,11 @@ def test_submits_from_many_threads_share_one_throttle_and_end_on_the_last_state(
     sent = updates(received)
     # One send per interval at most, plus the leading and trailing edges.
     assert 1 <= len(sent) <= int(took / 0.2) + 2, (len(sent), took)
+    # The gate spaces sends by the interval in Redis' clock; ``sent_at`` is stamped later, after
+    # the snapshot is read, which a loaded machine delays by tens of milliseconds: two stamps
+    # may be closer than the interval, never as close as two sends without the gate.
     sent_at = [m["sent_at"] for m in sent]
-    assert all(b - a >= 0.15 for a, b in itertools.pairwise(sent_at)), sent_at
+    assert all(b - a >= 0.1 for a, b in itertools.pairwise(sent_at)), sent_at
     last = top(sent[-1])
     assert last[0] == ("leader", 1000)
     assert sorted(last[1:9]) == [(f"t{i}", 40) for i in range(8)]

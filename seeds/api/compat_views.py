@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.selectors import user_get_by_public_id
 from accounts.services import user_register
-from leaderboard import health, selectors, services
+from leaderboard import health, selectors, services, warming
 from leaderboard.api.permissions import SubmitPermission, named_in_body
 from leaderboard.api.throttles import LoginFailureThrottle, RegisterRateThrottle, SubmitRateThrottle, login_failed
 from leaderboard.api.validation import validated
@@ -269,7 +269,7 @@ class PomoAdminCacheView(APIView):
         summary="Clear every leaderboard key (reads rewarm from PostgreSQL)",
     )
     def delete(self, request: Request) -> Response:
-        return Response({"success": True, "deleted_keys": services.cache_clear()})
+        return Response({"success": True, "deleted_keys": warming.cache_clear()})
 
 
 # --------------------------------------------------------------------------- seed 002: real-time scores

@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from leaderboard import services
+from leaderboard import services, warming
 from leaderboard.models import Board, ReconciliationRun
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys as store_keys
@@ -69,7 +69,7 @@ def test_status_runs_and_reports_the_schedule_and_the_last_success(periodic_sync
 
 def test_sync_with_a_dry_run_reports_a_stray_member_and_leaves_it(periodic_sync):
     board = BoardFactory(periods=["daily"])
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     services.score_submit(board=board, user_id=UserFactory().username, value=3)
     key = store_keys.bucket(board.slug, "daily", board.bucket("daily", timezone.now()).key)
     store_connection.client().zadd(key, {"stray": 1})

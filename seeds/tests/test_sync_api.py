@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from leaderboard import services
+from leaderboard import services, warming
 from leaderboard.models import ReconciliationRun
 from leaderboard.schedules import SCHEDULES, schedules_ensure
 from leaderboard.store import connection as store_connection
@@ -37,7 +37,7 @@ def test_every_endpoint_is_staff_only(api_client, auth_client, method, url):
 
 def test_sync_queues_a_run_that_the_worker_records(staff_client):
     board = BoardFactory(periods=["daily"])
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     services.score_submit(board=board, user_id=UserFactory().username, value=3)
     bucket = board.bucket("daily", timezone.now())
     store_connection.client().zadd(store_keys.bucket(board.slug, "daily", bucket.key), {"stray": 1})
@@ -62,7 +62,7 @@ def test_start_and_stop_toggle_the_beat_schedule(staff_client):
 
 def test_health_and_metrics_report_both_stores(staff_client):
     board = BoardFactory(periods=["daily"])
-    services.board_warm(board=board)
+    warming.board_warm(board=board)
     services.score_submit(board=board, user_id=UserFactory().username, value=3)
     health = staff_client.get("/api/periodic-sync/health")
     assert health.status_code == 200 and health.json()["redis"] and health.json()["database"]

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.services import user_get_or_create_player
-from leaderboard import services, sync
+from leaderboard import services, sync, warming
 from leaderboard.models import Board, ScoreEvent, Standing
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys as store_keys
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         users = [user_get_or_create_player(user_id=f"sync_test_{tag}_{i}") for i in (1, 2, 3)]
         try:
             self.step("1. creating 3 test users with scores in PostgreSQL and Redis")
-            services.board_warm(board=board)
+            warming.board_warm(board=board)
             for user, value in zip(users, (5, 3, 8), strict=True):
                 services.score_submit(board=board, user_id=user.username, value=value)
             bucket = board.bucket("daily", timezone.now())
