@@ -43,8 +43,12 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 
+from leaderboard import invalidation  # noqa: E402
 from leaderboard.routing import websocket_urlpatterns  # noqa: E402
 from seeds.routing import websocket_urlpatterns as seed_websocket_urlpatterns  # noqa: E402
+
+# Drop this process's short caches (boards, users) when another process or host changes them.
+invalidation.follow()
 
 
 class BrowserOriginValidator(OriginValidator):
