@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -36,7 +37,14 @@ from django.db import DatabaseError, IntegrityError, NotSupportedError, connecti
 from django.utils import timezone
 
 from accounts.services import user_get_or_create_player
-from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound, OutcomeUnknown
+from leaderboard_project.exceptions import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OutcomeUnknown,
+    ServiceUnavailable,
+)
 
 from . import metrics, operators, signals
 from .models import SCORE_LIMIT, Board, ScoreEvent, Standing, in_buckets
@@ -243,6 +251,8 @@ def _submit_sql_for(expr: str) -> str:
     # player if it may, without a foreign-key violation in PostgreSQL's log.
     # Every parameter is cast: the statement is prepared once per connection with
     # server-side binding, so PostgreSQL must know each type without a value.
+    # ``pg_backend_pid()`` names the server process that ran it: through a pooler, not
+    # the one the connection was opened with (``_backend_seen``).
     user_table = get_user_model()._meta.db_table
     return f"""
         WITH u AS (
@@ -272,7 +282,7 @@ def _submit_sql_for(expr: str) -> str:
             RETURNING s.period, s.score
         )
         SELECT (SELECT id FROM ev), (SELECT fresh FROM b), (SELECT accepts FROM b), (SELECT ok FROM u),
-               up.period, up.score
+               pg_backend_pid(), up.period, up.score
         FROM (SELECT 1) AS one LEFT JOIN up ON true
     """
 
@@ -285,23 +295,91 @@ def _prepared_cursor() -> Iterator[psycopg.Cursor]:
     more CPU than the rest of the call. Errors are Django's, as from
     ``connection.cursor()``. Django leaves psycopg's ``prepare_threshold`` at None,
     which ignores ``prepare=True``: the threshold is raised only while this cursor
-    executes, so no other query is counted or kept (``DATABASE_PREPARED_STATEMENTS``
-    turns preparing off behind a pooler that cannot keep prepared statements).
+    executes, so no other query is counted or kept.
+
+    A prepared statement lives in one server session, which a transaction pooler
+    (PgBouncer in transaction mode) does not give a client: its next transaction may
+    run on a server connection where the name is missing ("does not exist"), taken
+    ("already exists"), or, psycopg naming statements ``_pg3_<n>`` per client, another
+    client's other statement (an ``increment`` board's submit run as a ``best``
+    board's). So the cursor prepares only where ``_may_prepare`` says so: by default on
+    a connection its first submit showed to reach PostgreSQL itself
+    (``_backend_seen``). A connection on which the server refuses a prepared statement
+    (``_prepare_refused``) never prepares again; nothing ran, so the caller may run
+    the statement again.
     """
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     raw = connection.connection
     previous = raw.prepare_threshold
-    if settings.DATABASE_PREPARED_STATEMENTS:
+    if _may_prepare(raw):
         raw.prepare_threshold = _ONLY_WHEN_ASKED
     try:
         with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
             yield cursor
+    except DatabaseError as exc:
+        if _prepare_refused(exc):
+            _connections_seen[raw] = "refused"  # for the rest of this connection's life
+        raise
     finally:
         raw.prepare_threshold = previous
 
 
 _ONLY_WHEN_ASKED = 2**31 - 1
+
+# What each psycopg connection showed (a new one starts unknown): "direct" (it reaches
+# PostgreSQL itself), "pooled" (through a pooler), or "refused" (the server refused a
+# prepared statement on it).
+_connections_seen: weakref.WeakKeyDictionary[psycopg.Connection[Any], str] = weakref.WeakKeyDictionary()
+_pooler_logged = False
+
+
+def _may_prepare(raw: psycopg.Connection[Any]) -> bool:
+    """``DATABASE_PREPARED_STATEMENTS``: "auto" on a connection seen to be direct, "true" on every one, "false"
+    on none; whatever the setting, never on a connection that refused a prepared statement."""
+    setting = settings.DATABASE_PREPARED_STATEMENTS
+    seen = _connections_seen.get(raw)
+    if setting in ("false", False) or seen == "refused":
+        return False
+    return setting in ("true", True) or seen == "direct"
+
+
+def _backend_seen(raw: psycopg.Connection[Any], server_pid: int) -> None:
+    """Judge a connection by the server process that ran its statement, the first time.
+
+    A direct connection's statements run in the process it was opened with (the
+    BackendKeyData of its start-up); a pooler answers a client's start-up for itself
+    (PgBouncer makes up a key) and runs its statements on server connections of its
+    choosing. No round trip: the submit statement reports ``pg_backend_pid()``.
+    """
+    global _pooler_logged
+    if raw in _connections_seen:
+        return
+    direct = server_pid == raw.info.backend_pid
+    _connections_seen[raw] = "direct" if direct else "pooled"
+    if not direct and not _pooler_logged:
+        _pooler_logged = True
+        logger.info(
+            "PostgreSQL is reached through a pooler (server process %s, connection key %s): the submit statement "
+            "runs unprepared on such connections (DATABASE_PREPARED_STATEMENTS=true prepares it anyway, "
+            "for PgBouncer 1.21+ with max_prepared_statements)",
+            server_pid,
+            raw.info.backend_pid,
+        )
+
+
+def _prepare_refused(exc: BaseException) -> bool:
+    """The server refused a prepared statement the way a transaction pooler makes it: nothing ran.
+
+    Its name missing on this server connection (26000), taken by another client's
+    statement (42P05), or naming another client's statement of other parameters
+    (08P01 "bind message supplies 10 parameters, but prepared statement "_pg3_0"
+    requires 1"). Each is reported before the statement executes.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement)):
+        return True
+    return isinstance(cause, psycopg.errors.ProtocolViolation) and "prepared statement" in str(cause)
 
 
 def _stale_plan(exc: BaseException) -> bool:
@@ -328,6 +406,7 @@ def score_submit(
     it returns: the Redis write is registered with ``on_commit``.
     """
     _validate_submission(board, value, idempotency_key, metadata)
+    refused = False
     for _attempt in range(5):
         try:
             outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
@@ -337,6 +416,20 @@ def score_submit(
             # Nothing was written; a new connection prepares the statement afresh.
             logger.warning("submit statement re-prepared after a schema change: %s", exc)
             connection.close()
+            continue
+        except DatabaseError as exc:
+            if not _prepare_refused(exc):
+                raise
+            # The statement never ran (its transaction, if it had one, rolled back), and the
+            # connection no longer prepares: running it once more is safe, but not inside the
+            # caller's transaction, which the refusal aborted.
+            if refused or connection.in_atomic_block:
+                logger.error("submit for %s on %s refused by the database: %s", user_id, board.slug, exc)
+                raise ServiceUnavailable(
+                    "The database refused the submission's statement; nothing was written. Retry shortly."
+                ) from exc
+            logger.warning("prepared submit statement refused (a transaction pooler?); running it unprepared: %s", exc)
+            refused = True
             continue
         except _InDoubt as doubt:
             resolved = _in_doubt_resolve(board, user_id, value, idempotency_key, doubt)
@@ -392,7 +485,8 @@ def _submit_once(
                 sent, backend = True, cursor.connection.info.backend_pid  # from here on it may commit
                 cursor.execute(_submit_sql(board), params, prepare=True)
                 rows = cursor.fetchall()
-                event_id, fresh, accepts, allowed = rows[0][:4]
+                event_id, fresh, accepts, allowed, server_pid = rows[0][:5]
+                _backend_seen(cursor.connection, server_pid)
                 if fresh is None:
                     raise NotFound(f"No board {board.slug!r}.")
                 if allowed is False:
@@ -427,7 +521,8 @@ def _submit_once(
             raise UnknownUser(user_id) from exc
         raise
     except DatabaseError as exc:
-        if sent and _connection_lost(exc):
+        # A refused prepared statement never ran, even when its error is of the connection class (08P01).
+        if sent and _connection_lost(exc) and not _prepare_refused(exc):
             raise _InDoubt(now, backend) from exc
         raise
     metrics.SUBMITS.labels(board.slug, "accepted").inc()

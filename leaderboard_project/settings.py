@@ -130,9 +130,15 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 # The submit statement is prepared once per connection (it saves PostgreSQL its planning on
-# every submit); nothing else is. Behind a transaction pooler that cannot keep prepared
-# statements, set it to false.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# every submit); nothing else is. "auto": on a connection to PostgreSQL itself, not through a
+# pooler (each connection's first submit, run unprepared, tells them apart: no round trip);
+# "true": on every connection (PgBouncer 1.21+ with max_prepared_statements keeps them per
+# client); "false": never. Whatever the setting, a connection on which the server refuses a
+# prepared statement (a transaction pooler: "does not exist", "already exists") stops preparing
+# and the refused submit runs once more.
+DATABASE_PREPARED_STATEMENTS = env.str("DATABASE_PREPARED_STATEMENTS", default="auto").strip().lower()
+if DATABASE_PREPARED_STATEMENTS != "auto":  # a boolean otherwise, read as every other one: "true" or "false"
+    DATABASE_PREPARED_STATEMENTS = str(env.bool("DATABASE_PREPARED_STATEMENTS")).lower()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The leaderboard store: one server (redis://, rediss://, unix://) or a Redis Cluster
