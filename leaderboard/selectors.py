@@ -9,6 +9,10 @@ paths compute ranks with ``ranked`` below, so they agree entry for entry.
 
 Every result says whether it came from the cache. A cold bucket (no ready
 key) is warmed once (``bucket_warm_on_miss``) while this read uses PostgreSQL.
+
+The PostgreSQL fallback reads may use the read replica (``replica.reads()``: in a
+read-only request, outside a transaction); what fills Redis or an archive reads
+the primary (``replica.PRIMARY``): a lagging replica never moves Redis backwards.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Window
 from django.utils import timezone
 
-from . import metrics, ranking, repair_marks
+from . import metrics, ranking, repair_marks, replica
 from .models import Board, PeriodArchive, Standing, in_buckets
 from .periods import Bucket, Period, bucket_starting
 from .ranking import Entry, ranked
@@ -92,8 +96,8 @@ class UserStats:
 # --------------------------------------------------------------------------- PostgreSQL side
 
 
-def _standings(board: Board, bucket: Bucket) -> QuerySet[Standing]:
-    return Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
+def _standings(board: Board, bucket: Bucket, db: str = replica.PRIMARY) -> QuerySet[Standing]:
+    return Standing.objects.using(db).filter(board=board, period=bucket.period, bucket_start=bucket.start)
 
 
 def _better_than(board: Board, score: object) -> Q:
@@ -106,8 +110,8 @@ def _before(board: Board, score: int, user_id: str) -> Q:
     return _better_than(board, score) | same
 
 
-def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int) -> RangeResult:
-    rows = _standings(board, bucket)
+def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int, *, db: str) -> RangeResult:
+    rows = _standings(board, bucket, db)
     items = list(
         rows.order_by(*ranking.order_by(board.higher_is_better)).values_list("user_id", "score")[
             offset : offset + limit
@@ -118,20 +122,20 @@ def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int) -> RangeRes
     return RangeResult(rows.count(), offset, first_better, cast(list[tuple[str, int]], items))
 
 
-def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int) -> RangeResult:
-    rows = _standings(board, bucket)
+def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int, *, db: str) -> RangeResult:
+    rows = _standings(board, bucket, db)
     total = rows.count()
     mine = rows.filter(user_id=user_id).values_list("score", flat=True).first()
     if mine is None:
         return RangeResult(total, -1, 0, [])
     position = rows.filter(_before(board, mine, user_id)).count()
     start, stop = ranking.window(position, count, total)
-    page = _pg_range(board, bucket, start, stop - start + 1)
+    page = _pg_range(board, bucket, start, stop - start + 1, db=db)
     return RangeResult(total, start, page.first_better, page.items)
 
 
-def _pg_members(board: Board, bucket: Bucket, user_ids: list[str]) -> MembersResult:
-    rows = _standings(board, bucket)
+def _pg_members(board: Board, bucket: Bucket, user_ids: list[str], *, db: str) -> MembersResult:
+    rows = _standings(board, bucket, db)
     scores = dict(rows.filter(user_id__in=user_ids).values_list("user_id", "score"))
     found = {
         uid: (score, ranking.rank_from_better(rows.filter(_better_than(board, score)).count()))
@@ -189,7 +193,7 @@ def leaderboard_page(
         bucket=bucket,
     )
     cached = found is not None
-    result = found if found is not None else _pg_range(board, bucket, offset, limit)
+    result = found if found is not None else _pg_range(board, bucket, offset, limit, db=replica.reads())
     entries = ranked(result.items, start=offset, first_better=result.first_better)
     return LeaderboardPage(board, bucket, entries, result.total, cached, offset, limit)
 
@@ -214,7 +218,7 @@ def leaderboard_around(
         bucket=bucket,
     )
     cached = found is not None
-    result = found if found is not None else _pg_around(board, bucket, user_id, count)
+    result = found if found is not None else _pg_around(board, bucket, user_id, count, db=replica.reads())
     if result.start < 0:
         return LeaderboardPage(board, bucket, [], result.total, cached, 0, 2 * count + 1)
     entries = ranked(result.items, start=result.start, first_better=result.first_better)
@@ -238,7 +242,7 @@ def leaderboard_members(*, board: Board, period: str, user_ids: list[str], at: d
         bucket=bucket,
     )
     cached = found is not None
-    result = found if found is not None else _pg_members(board, bucket, wanted)
+    result = found if found is not None else _pg_members(board, bucket, wanted, db=replica.reads())
     entries = ranking.in_rank_order(
         [Entry(uid, score, rank) for uid, (score, rank) in result.found.items()],
         higher_is_better=board.higher_is_better,
@@ -298,10 +302,12 @@ def user_stats(*, board: Board, user_id: str, at: datetime | None = None) -> Use
 
 
 def _pg_user_stats(board: Board, user_id: str, buckets: dict[str, Bucket], *, cache: bool) -> UserStats:
+    # What is cached in Redis comes from the primary; an answer only may come from the replica.
+    db = replica.PRIMARY if cache else replica.reads()
     rows = list(
-        Standing.objects.filter(in_buckets(buckets.values()), board=board, user_id=user_id).values_list(
-            "period", "score", "updated_at"
-        )
+        Standing.objects.using(db)
+        .filter(in_buckets(buckets.values()), board=board, user_id=user_id)
+        .values_list("period", "score", "updated_at")
     )
     scores = dict.fromkeys(buckets, 0)
     updated_at = None
@@ -363,7 +369,7 @@ def board_drift(*, board: Board, at: datetime | None = None) -> list[dict[str, o
     """Members per live bucket in PostgreSQL and in Redis (the admin's drift view)."""
     rows: list[dict[str, object]] = []
     for bucket in board.live_buckets(at or timezone.now()):
-        postgres = _standings(board, bucket).count()
+        postgres = _standings(board, bucket).count()  # compared with Redis: the primary, as reconciliation
         try:
             ready = store_buckets.bucket_is_ready(board_slug=board.slug, period=bucket.period, bucket=bucket.key)
             cached: int | None = store_buckets.bucket_card(
@@ -388,8 +394,11 @@ def board_drift(*, board: Board, at: datetime | None = None) -> list[dict[str, o
 
 
 def bucket_top_from_postgres(*, board: Board, bucket: Bucket, limit: int) -> tuple[list[Entry], int]:
-    """The top ``limit`` entries of any bucket (live or finished) and its size, from PostgreSQL."""
-    page = _pg_range(board, bucket, 0, limit)
+    """The top ``limit`` entries of any bucket (live or finished) and its size, from the primary.
+
+    Archives are written from it (``rollover``): never from a replica that may lag.
+    """
+    page = _pg_range(board, bucket, 0, limit, db=replica.PRIMARY)
     return ranked(page.items, start=0, first_better=page.first_better), page.total
 
 
@@ -438,7 +447,10 @@ def user_history(
     history = UserHistory(board, period, user_id, live, [], 0, offset, limit)
     if period == Period.ALL_TIME or limit == 0:
         return history
-    mine = Standing.objects.filter(board=board, period=period, user_id=user_id, bucket_start__lt=live.bucket.start)
+    # A read nothing is built on: the replica may answer it (its subqueries run where it runs).
+    mine = Standing.objects.using(replica.reads()).filter(
+        board=board, period=period, user_id=user_id, bucket_start__lt=live.bucket.start
+    )
     bucket = Standing.objects.filter(board=board, period=period, bucket_start=OuterRef("bucket_start"))
     archived = PeriodArchive.objects.filter(board=board, period=period, bucket_start=OuterRef("bucket_start"))
     rows = list(

@@ -141,6 +141,21 @@ if DATABASE_PREPARED_STATEMENTS != "auto":  # a boolean otherwise, read as every
     DATABASE_PREPARED_STATEMENTS = str(env.bool("DATABASE_PREPARED_STATEMENTS")).lower()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# An optional read replica (the "replica" alias), with the primary's connection settings. Only
+# reads that may lag use it, each chosen at its read site (leaderboard/replica.py: the fallback
+# reads of a GET request and the reports); warming, repairs and writes always use the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    _replica = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"] = {
+        **DATABASES["default"],
+        **_replica,
+        "OPTIONS": {**DATABASES["default"]["OPTIONS"], **_replica.get("OPTIONS", {})},
+        # Tests read the test database through it: no second one is created.
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["leaderboard.replica.PrimaryRouter"]
+
 # The leaderboard store: one server (redis://, rediss://, unix://) or a Redis Cluster
 # (redis+cluster://host:port, any node; or REDIS_CLUSTER=true with a redis:// URL).
 REDIS_URL = env.str("REDIS_URL")

@@ -17,6 +17,12 @@ INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The "replica" alias reads the test database itself, through connections of its own (a mirror:
+# no second test database), so leaderboard/tests/test_replica.py can count each alias' queries.
+# Reads use it only where a test configures a replica (DATABASE_REPLICA_URL): every other test
+# reads as a deployment without one.
+DATABASES.setdefault("replica", {**DATABASES["default"], "TEST": {"MIRROR": "default"}})
+DATABASE_REPLICA_URL = ""
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 # Webhook tests deliver to a receiver on 127.0.0.1.

@@ -1,4 +1,9 @@
-"""Reports over the score history in PostgreSQL (the ScoreEvent audit trail)."""
+"""Reports over the score history in PostgreSQL (the ScoreEvent audit trail).
+
+Reports are reads nothing is built on: they use the read replica when one is
+configured (``leaderboard.replica.reads()``: in a read-only request, outside a
+transaction), at most its replication lag behind the primary.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connections
 
-from leaderboard import operators, ranking
+from leaderboard import operators, ranking, replica
 from leaderboard.models import Board, PeriodArchive, ScoreEvent
 from leaderboard_project.exceptions import InvalidInput
 
@@ -71,7 +76,7 @@ def top_players(*, board: Board, start_date: date, end_date: date, limit: int = 
         "limit": limit,
         "offset": offset,
     }
-    with connection.cursor() as cursor:
+    with connections[replica.reads()].cursor() as cursor:
         cursor.execute(
             f"""
             WITH per_user AS (
@@ -115,7 +120,7 @@ def archives_list(
     *, board: Board | None = None, period: str | None = None, since: date | None = None, until: date | None = None
 ):
     """Period archives (winners, top entries), newest first, filterable."""
-    rows = PeriodArchive.objects.select_related("board").order_by("-bucket_start", "board__slug")
+    rows = PeriodArchive.objects.using(replica.reads()).select_related("board").order_by("-bucket_start", "board__slug")
     if board is not None:
         rows = rows.filter(board=board)
     if period:
