@@ -260,8 +260,11 @@ class ScoreEvent(models.Model):
 
 
 def in_buckets(buckets: Iterable[Bucket]) -> Q:
-    """Standings (or any rows keyed by period and bucket start) in one of ``buckets``."""
-    q = Q()
+    """Standings (or any rows keyed by period and bucket start) in one of ``buckets``; none for no buckets.
+
+    An empty ``Q()`` would match every row: no buckets must select nothing.
+    """
+    q = Q(pk__in=[])
     for bucket in buckets:
         q |= Q(period=bucket.period, bucket_start=bucket.start)
     return q
