@@ -24,6 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m devtools.stack test -- $(ARGS)
 
+## test-cluster: the whole suite with the store on a throw-away 3-primary Valkey Cluster (CI runs both)
+.PHONY: test-cluster
+test-cluster: $(STAMP)
+	STACK_REDIS_CLUSTER=3 $(PY) -m devtools.stack test -- $(ARGS)
+
 ## fuzz: schemathesis over the whole OpenAPI schema, SCHEMATHESIS_EXAMPLES (default 100) requests per operation; CI runs fewer
 fuzz: $(STAMP)
 	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-100} $(PY) -m devtools.stack test -- -p no:cacheprovider leaderboard_project/tests/test_schemathesis.py $(ARGS)
