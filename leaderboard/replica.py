@@ -25,11 +25,11 @@ else (``PrimaryRouter`` only pins writes and migrations).
    reads belongs with what it writes.
 
 Why warming never asks: warming, repairs and reconciliation rebuild Redis from
-what they read, and a lagging replica would put old scores back into Redis
-(a move backwards that the next write, with ``ZADD GT``, might not even undo).
-They run their own queries on the primary, whoever calls them, a GET that
-finds a bucket cold included. Likewise every read that fills Redis (a user's
-cached details) or a row (an archive's top entries) reads the primary.
+what they read, and a warm from a lagging replica would put old scores into
+Redis, served as current until the next reconciliation. They run their own
+queries on the primary, whoever calls them, a GET that finds a bucket cold
+included. Likewise every read that fills Redis (a user's cached details) or a
+row (an archive's top entries) reads the primary.
 """
 
 from __future__ import annotations
