@@ -1,11 +1,24 @@
-"""Factories for every model the tests need (one place)."""
+"""Factories for every model of the project, in one place (test_layout checks that none is missing)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from leaderboard.models import Board
+from accounts.models import ServiceKey
+from leaderboard.models import (
+    Board,
+    BucketRepair,
+    ModerationAction,
+    PeriodArchive,
+    ReconciliationRun,
+    ScoreEvent,
+    Standing,
+)
+from rewards.models import WebhookDelivery, WebhookEndpoint
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -31,3 +44,99 @@ class BoardFactory(factory.django.DjangoModelFactory):
     time_zone = "UTC"
     min_value = 0
     max_value = 1_000_000
+
+
+# --------------------------------------------------------------------------- the other models, one factory each
+
+
+class StandingFactory(factory.django.DjangoModelFactory):
+    """A standing in the board's live bucket of ``period`` (written directly: no event, no Redis)."""
+
+    class Meta:
+        model = Standing
+
+    class Params:
+        at = factory.LazyFunction(timezone.now)
+
+    board = factory.SubFactory(BoardFactory)
+    user = factory.SubFactory(UserFactory)
+    period = "all_time"
+    bucket_start = factory.LazyAttribute(lambda o: o.board.bucket(o.period, o.at).start)
+    score = 0
+    created_at = factory.LazyAttribute(lambda o: o.at)
+    updated_at = factory.LazyAttribute(lambda o: o.at)
+
+
+class ScoreEventFactory(factory.django.DjangoModelFactory):
+    """A recorded submission (written directly: no standing, no Redis; use services.score_submit for those)."""
+
+    class Meta:
+        model = ScoreEvent
+
+    board = factory.SubFactory(BoardFactory)
+    user = factory.SubFactory(UserFactory)
+    value = 1
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class PeriodArchiveFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PeriodArchive
+
+    board = factory.SubFactory(BoardFactory)
+    period = "daily"
+    bucket_start = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    bucket_end = factory.LazyAttribute(lambda o: o.bucket_start + timedelta(days=1))
+
+
+class BucketRepairFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BucketRepair
+
+    board = factory.SubFactory(BoardFactory)
+    period = "all_time"
+    bucket_start = factory.LazyAttribute(lambda o: o.board.bucket(o.period, timezone.now()).start)
+    reason = "test"
+
+
+class ReconciliationRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReconciliationRun
+
+    trigger = "test"
+
+
+class ModerationActionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModerationAction
+
+    action = ModerationAction.Action.REMOVE
+    target = factory.Sequence(lambda n: f"player{n:05d}")
+    actor = "staff"
+
+
+class ServiceKeyFactory(factory.django.DjangoModelFactory):
+    """A service key; its secret is not kept (``ServiceKey.objects.create_key`` returns it, for tests that call)."""
+
+    class Meta:
+        model = ServiceKey
+
+    name = factory.Sequence(lambda n: f"game-server-{n}")
+    rights = factory.LazyFunction(lambda: [ServiceKey.Right.SUBMIT])
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    board = factory.SubFactory(BoardFactory)
+    url = "http://127.0.0.1:9/hook"
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    archive = factory.SubFactory(PeriodArchiveFactory, board=factory.SelfAttribute("..endpoint.board"))
+    bucket_label = "2026-11-29"
