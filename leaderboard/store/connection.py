@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -40,8 +40,7 @@ from redis.retry import Retry
 
 from leaderboard_project.redis_urls import cluster_node
 
-if TYPE_CHECKING:
-    from .scripts import Script
+from .scripts import Script
 
 
 class RedisUnavailable(Exception):
