@@ -30,6 +30,11 @@ class User(AbstractUser):
         validators=[handle_validator],
         help_text="Public, stable id used by the API and the leaderboards.",
         error_messages={"unique": "A user with that user id already exists."},
+        # Compared byte by byte, as Redis compares sorted-set members: equal scores are listed
+        # by user id (leaderboard.ranking), whatever collation the database was created with.
+        # The foreign keys to this column (standings, score events) take the same collation,
+        # so their indexes (``standing_rank``) keep serving the ranked reads without a sort.
+        db_collation="C",
     )
     # A banned player is absent from every read and may not submit (leaderboard.moderation).
     banned_at = models.DateTimeField(null=True, blank=True, editable=False)

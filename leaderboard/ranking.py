@@ -6,7 +6,16 @@
 - **Order among equal scores**: by user id, descending on boards where higher
   is better and ascending otherwise. That is the order Redis keeps (``ZREVRANGE``
   and ``ZRANGE`` compare members byte by byte); PostgreSQL lists the same
-  entries in the same order when user ids compare bytewise (the ``C`` collation).
+  entries in the same order because user ids compare bytewise there too: the
+  user id columns (``accounts_user.username`` and the foreign keys pointing at
+  it, ``leaderboard_standing.user_id`` and ``leaderboard_scoreevent.user_id``)
+  have the ``C`` collation, whatever the database's default (``en_US.UTF-8``
+  on most servers, which ignores case and punctuation: "a-b", "A+b", "alice").
+  The column carries it, not each query, so ``order_by``, ``tie_lookup`` and
+  ``sql_order`` stay plain and ``standing_rank`` (built in ``C`` with the
+  column) still serves ranked pages without a sort and tie comparisons as
+  index conditions; a ``COLLATE "C"`` per query would need an index of its own.
+  Python compares ``str`` by code point, which is byte order in UTF-8.
 - **The window around a player**: ``2 * count + 1`` entries centred on them,
   shifted inwards at the top and bottom so a full page comes back.
 
@@ -34,6 +43,12 @@ class Entry:
     def as_dict(self) -> dict[str, object]:
         """The entry as every JSON answer and live update carries it (this key order)."""
         return {"user_id": self.user_id, "score": self.score, "rank": self.rank}
+
+
+# The collation of every user id column that ranked reads order or compare: bytewise, as Redis.
+# ``accounts.User.username`` declares it (accounts sits below this module, so it spells it out);
+# the foreign keys to the username take it from there (accounts migration 0006).
+USER_ID_COLLATION = "C"
 
 
 def rank_from_better(better: int) -> int:
@@ -79,7 +94,10 @@ def better_lookup(higher_is_better: bool) -> str:
 
 
 def tie_lookup(higher_is_better: bool) -> str:
-    """The Django lookup selecting, among equal scores, the user ids listed before a given one."""
+    """The Django lookup selecting, among equal scores, the user ids listed before a given one.
+
+    Bytewise, from the column's collation (``USER_ID_COLLATION``), as Redis compares members.
+    """
     return "user_id__gt" if higher_is_better else "user_id__lt"
 
 
