@@ -55,7 +55,7 @@ class BoardAdminForm(forms.ModelForm):
 
 
 # Short labels for the board list: the choices' own labels wrap over four lines there.
-SCORING_WINS = {Board.SortOrder.DESC: "higher wins", Board.SortOrder.ASC: "lower wins"}
+SCORING_WINS: dict[str, str] = {Board.SortOrder.DESC: "higher wins", Board.SortOrder.ASC: "lower wins"}
 
 
 class ResetForm(forms.Form):
@@ -67,16 +67,21 @@ class ReconcileForm(forms.Form):
 
 
 class CappedCountPaginator(Paginator):
-    """Counts at most CAP rows: an exact COUNT(*) over millions of rows is slow.
+    """Counts at most CAP + 1 rows: an exact COUNT(*) over millions of rows is slow.
 
     Past the cap the page list stops there; filters and search narrow it down.
+    A queryset is counted in the database (a COUNT over a LIMIT), any other
+    sequence by its length, capped alike.
     """
 
     CAP = 10_000
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.CAP + 1].count() if hasattr(self.object_list, "count") else len(self.object_list)
+        # Not ``hasattr(..., "count")``: a list has a ``count`` too, one that needs an argument.
+        if isinstance(self.object_list, QuerySet):
+            return self.object_list[: self.CAP + 1].count()
+        return min(len(self.object_list), self.CAP + 1)
 
 
 def confirm_action(

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leaderboard import warming
+from leaderboard.admin import CappedCountPaginator
 from leaderboard.models import Board, ScoreEvent, Standing
 from leaderboard.store import buckets as store_buckets
 from leaderboard.store import connection as store_connection
@@ -270,6 +271,22 @@ def test_the_board_list_names_operators_briefly(operator):
     page = operator.get("/admin/leaderboard/board/").content.decode()
     assert "Best (keep the best value" not in page.split('id="changelist-filter"')[0]
     assert "best, lower wins" in page
+
+
+class SmallCapPaginator(CappedCountPaginator):
+    CAP = 3
+
+
+def test_the_capped_paginator_stops_counting_a_table_one_row_past_the_cap():
+    BoardFactory.create_batch(5)
+    assert SmallCapPaginator(Board.objects.order_by("pk"), 2).count == 4
+    assert SmallCapPaginator(Board.objects.filter(pk__lt=0), 2).count == 0
+
+
+def test_the_capped_paginator_counts_a_plain_list_like_a_table():
+    # A list has a ``count`` method too, but one that needs an argument: it is counted by its length.
+    assert SmallCapPaginator(list(range(2)), 2).count == 2
+    assert SmallCapPaginator(list(range(5)), 2).count == 4
 
 
 @pytest.mark.browser
