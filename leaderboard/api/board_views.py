@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -40,8 +40,12 @@ def scope_check(caller: Any, slug: str) -> None:
         raise Forbidden(f"This key may not manage board {slug!r}.")
 
 
-class BoardWritesMixin:
-    """Create, create-or-get, update, deactivate and reset, for ``BoardViewSet``."""
+class BoardWritesMixin(viewsets.GenericViewSet):
+    """Create, create-or-get, update, deactivate and reset, for ``BoardViewSet``.
+
+    A ``GenericViewSet`` itself, so ``action`` and ``super().get_permissions()`` are the
+    viewset's; ``BoardViewSet`` lists it first, and its method order is unchanged.
+    """
 
     def get_permissions(self):
         if self.action in WRITE_ACTIONS:

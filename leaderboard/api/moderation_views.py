@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import TypeVar
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.permissions import IsAdminUser
@@ -10,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.service_keys import KeyPrincipal
 from leaderboard import moderation
 from leaderboard.models import Board
 from leaderboard_project.exceptions import Forbidden
@@ -20,6 +23,7 @@ from .validation import validated
 
 TAGS = ["moderation"]
 Moderator = staff_or_key_with("moderate")
+_View = TypeVar("_View", bound=type[APIView])
 
 
 def _scope_check(request: Request, board: Board | None) -> None:
@@ -30,7 +34,7 @@ def _scope_check(request: Request, board: Board | None) -> None:
     scoped to some boards may not do them.
     """
     user = request.user
-    if not getattr(user, "is_service_key", False):
+    if not isinstance(user, KeyPrincipal):
         return
     allowed = user.has_right("moderate", board.slug) if board is not None else not user.boards
     if not allowed:
@@ -61,7 +65,7 @@ class _ModerationView(APIView):
         return Response(s.ModerationResultSerializer(asdict(result)).data)
 
 
-def _operation(summary: str, description: str, request: type) -> object:
+def _operation(summary: str, description: str, request: type) -> Callable[[_View], _View]:
     """The OpenAPI description of one moderation operation (every one answers a ``ModerationResult``)."""
     return extend_schema_view(
         post=extend_schema(

@@ -114,7 +114,7 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
         permission_classes=[SubmitPermission],
         throttle_classes=[SubmitRateThrottle],
     )
-    def submit(self, request: Request, slug: str) -> Response:
+    def submit(self, request: Request, slug: str) -> HttpResponse:
         data = validated(s.SubmitInputSerializer, request.data)
         result = services.score_submit_as(
             board=self.get_board(),
@@ -129,7 +129,7 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
 
     @extend_schema(parameters=[s.PageQuerySerializer], responses=s.LeaderboardPageSerializer, tags=["leaderboards"])
     @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}")
-    def leaderboard(self, request: Request, slug: str, period: str) -> Response:
+    def leaderboard(self, request: Request, slug: str, period: str) -> HttpResponse:
         board = self.get_board()
         params = query(s.PageQuerySerializer, request)
         page = selectors.leaderboard_page(
@@ -139,7 +139,7 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
 
     @extend_schema(parameters=[s.AroundQuerySerializer], responses=s.LeaderboardPageSerializer, tags=["leaderboards"])
     @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/around/{USER_ID}")
-    def around(self, request: Request, slug: str, period: str, user_id: str) -> Response:
+    def around(self, request: Request, slug: str, period: str, user_id: str) -> HttpResponse:
         board = self.get_board()
         params = query(s.AroundQuerySerializer, request)
         page = selectors.leaderboard_around(
@@ -162,7 +162,7 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
 
     @extend_schema(responses=s.RankSerializer, tags=["leaderboards"])
     @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/rank/{USER_ID}")
-    def rank(self, request: Request, slug: str, period: str, user_id: str) -> Response:
+    def rank(self, request: Request, slug: str, period: str, user_id: str) -> HttpResponse:
         board = self.get_board()
         info = selectors.user_rank(
             board=board, period=services.period_check(board=board, period=period), user_id=user_id
