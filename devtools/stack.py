@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -456,7 +457,7 @@ def start_valkey_cluster(primaries: int) -> tuple[list[Child], str]:
         argv += ["--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf")]
         children.append(spawn("valkey", argv, quiet=True))
     for port in ports:
-        wait_until(lambda port=port: port_open(port), timeout=30, what="a Valkey Cluster node")
+        wait_until(functools.partial(port_open, port), timeout=30, what="a Valkey Cluster node")
     cli = str(Path(valkey_server_binary()).with_name("valkey-cli"))
     nodes = [f"127.0.0.1:{port}" for port in ports]
     subprocess.run(

@@ -67,6 +67,14 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+def figure(pattern: str, output: str, tool: str) -> float:
+    """The number ``pattern``'s first group finds in a tool's output; a CommandError naming the tool if none."""
+    found = re.search(pattern, output)
+    if found is None:
+        raise CommandError(f"{tool} printed no figure matching {pattern!r}:\n{output[-2000:]}")
+    return float(found.group(1))
+
+
 class Command(BaseCommand):
     help = "Benchmark the engine with 1,000,000 users; prints each figure next to its ceiling."
 
@@ -249,7 +257,7 @@ class Command(BaseCommand):
         if script:
             argv += ["-s", script]
         out = subprocess.run([*argv, f"http://127.0.0.1:{self.port}{path}"], capture_output=True, text=True, check=True)
-        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
+        rate = figure(r"Requests/sec:\s+([\d.]+)", out.stdout, "wrk")
         bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out.stdout)
         errors = re.search(r"Socket errors:.*", out.stdout)
         if errors:
@@ -402,7 +410,7 @@ class Command(BaseCommand):
             out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
         finally:
             os.unlink(script)
-        return float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
+        return figure(r"tps = ([\d.]+)", out.stdout, "pgbench")
 
     # ------------------------------------------------------------------ report
 
