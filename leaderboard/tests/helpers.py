@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.db import connection
 from django.utils import timezone
@@ -45,7 +45,8 @@ def redis_members(board: Board, bucket: Bucket) -> dict[str, int]:
 
 def pg_members(board: Board, bucket: Bucket) -> dict[str, int]:
     rows = Standing.objects.filter(board=board, period=bucket.period, bucket_start=bucket.start)
-    return dict(rows.values_list("user_id", "score"))
+    # The user id column holds usernames (the foreign key's ``to_field``), whatever the stubs infer.
+    return dict(cast(Iterable[tuple[str, int]], rows.values_list("user_id", "score")))
 
 
 T = TypeVar("T")

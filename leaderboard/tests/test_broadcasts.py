@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import threading
 import time
@@ -146,19 +147,20 @@ def test_submits_from_many_threads_share_one_throttle_and_end_on_the_last_state(
 
 
 def test_the_throttle_lets_one_send_at_a_time_and_only_the_owner_of_the_trailing_send_fire_it():
-    gate = {"board_slug": f"g{uuid.uuid4().hex[:6]}", "period": "daily", "interval_ms": 50}
-    assert live.gate(**gate, claim="a") == 0  # quiet group: send now ("a" owns the send)
+    slug = f"g{uuid.uuid4().hex[:6]}"
+    gate = functools.partial(live.gate, board_slug=slug, period="daily", interval_ms=50)
+    assert gate(claim="a") == 0  # quiet group: send now ("a" owns the send)
     time.sleep(0.06)
-    delay = live.gate(**gate, claim="b")  # interval over, but "a" is still sending
+    delay = gate(claim="b")  # interval over, but "a" is still sending
     assert delay > 0  # so "b" schedules the trailing send instead
-    assert live.gate(**gate, claim="c") == -1  # folded into "b"'s trailing send
-    assert live.gate(**gate, token="c") == -1  # a timer that does not own it
-    assert live.gate(**gate, token="b") == 20  # "a" still sending: retry shortly
-    live.release(board_slug=gate["board_slug"], period="daily", token="b")  # not the owner: no effect
-    assert live.gate(**gate, token="b") == 20
-    live.release(board_slug=gate["board_slug"], period="daily", token="a")
-    assert live.gate(**gate, token="b") == 0  # now "b" sends
-    assert live.gate(**gate, claim="d") > 0  # within the interval after "b"'s send
+    assert gate(claim="c") == -1  # folded into "b"'s trailing send
+    assert gate(token="c") == -1  # a timer that does not own it
+    assert gate(token="b") == 20  # "a" still sending: retry shortly
+    live.release(board_slug=slug, period="daily", token="b")  # not the owner: no effect
+    assert gate(token="b") == 20
+    live.release(board_slug=slug, period="daily", token="a")
+    assert gate(token="b") == 0  # now "b" sends
+    assert gate(claim="d") > 0  # within the interval after "b"'s send
 
 
 def test_a_trailing_send_waits_for_a_send_still_going_out(settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.utils import timezone
+from redis.cluster import RedisCluster
 
 from leaderboard import selectors, services, warming
 from leaderboard.models import BucketRepair
@@ -43,7 +44,9 @@ def test_a_dead_primary_degrades_to_postgres_and_repairs_never_a_500(disposable_
     warming.board_warm(board=board)
     for user in UserFactory.create_batch(3):
         services.score_submit(board=board, user_id=user.username, value=10)
-    owner = client().get_node_from_key(keys.bucket(board.slug, "all_time", "all")).port
+    conn = client()
+    assert isinstance(conn, RedisCluster)
+    owner = conn.get_node_from_key(keys.bucket(board.slug, "all_time", "all")).port
     dead = next(child for child in disposable_cluster if _port(child) == owner)
     dead.stop()
     top = api_client.get(f"/api/v1/boards/{board.slug}/leaderboard/all_time")

@@ -69,7 +69,9 @@ def test_rank_history_matches_the_archives(arena, api_client):
         archived, participants = archived_entry(arena, entry["bucket"]["bucket"], "ann")
         assert (entry["rank"], entry["score"]) == (archived["rank"], archived["score"])
         assert entry["participants"] == participants
-        info = selectors.RankInfo(arena, None, "ann", entry["score"], entry["rank"], participants, False)
+        noon = datetime.combine(date.fromisoformat(entry["bucket"]["bucket"]), time(12), tzinfo=UTC)
+        bucket = arena.bucket("daily", noon)
+        info = selectors.RankInfo(arena, bucket, "ann", entry["score"], entry["rank"], participants, False)
         assert entry["percentile"] == info.percentile
     # Ties share a rank (standard competition ranking).
     assert [(e["rank"], e["score"], e["participants"]) for e in entries] == [

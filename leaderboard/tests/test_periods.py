@@ -16,8 +16,10 @@ NY = "America/New_York"
 TOKYO = "Asia/Tokyo"
 
 
-def local(zone: str, *args: int, micro: int = 0) -> datetime:
-    return datetime(*args, microsecond=micro, tzinfo=ZoneInfo(zone))
+def local(
+    zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *, micro: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=ZoneInfo(zone))
 
 
 def test_the_second_before_and_after_local_midnight_are_different_days():
@@ -41,6 +43,7 @@ def test_weekly_buckets_start_on_iso_monday_monthly_on_the_first_yearly_on_janua
 def test_dst_days_are_23_and_25_hours_long_and_midnight_stays_local():
     spring = bucket_for("daily", local(NY, 2026, 3, 8, 12), NY)  # clocks go forward at 02:00
     autumn = bucket_for("daily", local(NY, 2026, 11, 1, 12), NY)  # clocks go back at 02:00
+    assert spring.end is not None and autumn.end is not None  # daily buckets end
     assert spring.end - spring.start == timedelta(hours=23)
     assert autumn.end - autumn.start == timedelta(hours=25)
     assert autumn.start == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)  # midnight EDT
@@ -55,6 +58,7 @@ def test_a_midnight_skipped_by_dst_starts_the_day_at_the_first_real_instant():
     # Santiago jumps from 00:00 to 01:00 on 2026-09-06.
     day = bucket_for("daily", datetime(2026, 9, 6, 12, tzinfo=UTC), "America/Santiago")
     assert day.key == "2026-09-06"
+    assert day.end is not None
     assert day.start.astimezone(ZoneInfo("America/Santiago")).hour in (0, 1)
     assert day.end - day.start == timedelta(hours=23)
 

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TOKYO, NEW_YORK = "Asia/Tokyo", "America/New_York"
 
 
-def local(zone: str, *args: int) -> datetime:
-    return datetime(*args, tzinfo=ZoneInfo(zone))
+def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(zone))
 
 
 def daily_archives(board) -> list[str]:

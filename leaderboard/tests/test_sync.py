@@ -51,7 +51,8 @@ def test_a_run_repairs_a_deleted_key_a_wrong_score_and_a_stray_member(board):
     )
     for bucket in board.live_buckets(timezone.now()):
         assert redis_members(board, bucket) == pg_members(board, bucket)
-    assert run.duration_seconds is not None and run.finished_at >= run.started_at
+    assert run.duration_seconds is not None
+    assert run.started_at is not None and run.finished_at is not None and run.finished_at >= run.started_at
 
 
 def test_a_dry_run_reports_the_same_and_changes_nothing(board):
@@ -73,6 +74,7 @@ def test_a_cold_bucket_is_warmed_whole(board):
 
 def test_a_second_run_while_one_holds_the_lock_is_recorded_as_skipped(board):
     token = coordination.lock_acquire(name=sync.LOCK, ttl_ms=60_000)
+    assert token is not None  # nothing else holds it
     try:
         run = sync.reconciliation_run(trigger="test")
     finally:

@@ -193,8 +193,10 @@ class Sweep:
         # A fresh address per request: per-address limits would otherwise answer 429 before the parser runs.
         n = next(self.addresses)
         address = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
-        kind = {"content_type": content_type} if content_type else {}
-        response = self.client.generic(method.upper(), url, body, REMOTE_ADDR=address, **kind)
+        sent_as = content_type or "application/octet-stream"  # DRF's default when the case names none
+        # DRF's stub types ``data`` as str; Django encodes what it is given, and these bodies are bytes
+        # on purpose (invalid UTF-8 among them).
+        response = self.client.generic(method.upper(), url, body, sent_as, REMOTE_ADDR=address)  # type: ignore[arg-type]
         self.sent += 1
         self.check(method, url, content_type, response)
 
@@ -355,6 +357,7 @@ def test_a_database_data_error_is_a_json_400_not_a_500():
     from leaderboard_project.exceptions import api_exception_handler
 
     response = api_exception_handler(DataError("invalid byte sequence"), {})
+    assert response is not None
     assert response.status_code == 400
     assert response.data["detail"]
 
