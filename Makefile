@@ -33,17 +33,23 @@ test-cluster: $(STAMP)
 fuzz: $(STAMP)
 	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-100} $(PY) -m devtools.stack test -- -p no:cacheprovider leaderboard_project/tests/test_schemathesis.py $(ARGS)
 
+# mypy with django-stubs and djangorestframework-stubs over every app (settings are imported, no server is started:
+# placeholder URLs unless DATABASE_URL / REDIS_URL are set)
+TYPED_PACKAGES = $(wildcard accounts leaderboard reports rewards seeds devtools leaderboard_project)
+MYPY = DATABASE_URL=$${DATABASE_URL:-postgres://localhost/typecheck} REDIS_URL=$${REDIS_URL:-redis://localhost/0} \
+	$(VENV)/bin/mypy $(TYPED_PACKAGES)
+
+## lint: ruff (rules and formatting), the import layers of .importlinter (lint-imports) and mypy; CI runs it
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(MYPY)
 
-## typecheck: mypy with django-stubs and djangorestframework-stubs over every app (settings are imported, no server is
-## started: placeholder URLs unless DATABASE_URL / REDIS_URL are set)
-TYPED_PACKAGES = $(wildcard accounts leaderboard reports rewards seeds devtools leaderboard_project)
+## typecheck: mypy alone, as `make lint` runs it
 .PHONY: typecheck
 typecheck: $(STAMP)
-	DATABASE_URL=$${DATABASE_URL:-postgres://localhost/typecheck} REDIS_URL=$${REDIS_URL:-redis://localhost/0} \
-		$(VENV)/bin/mypy $(TYPED_PACKAGES)
+	$(MYPY)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -92,4 +98,4 @@ bench-reports: $(STAMP)
 	$(call bench_command,benchmark_reports)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
