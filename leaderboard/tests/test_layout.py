@@ -23,7 +23,7 @@ ELSEWHERE = {
     "monitoring": "scrape-time state: leaderboard_project/tests/test_project.py",
     "schedules": "leaderboard_project/tests/test_documented_commands.py (setup_periodic_tasks)",
     "jobs": "test_tasks.py (every job name is a task)",
-    "selectors": "test_history.py, test_ranking.py",
+    "selectors": "test_selectors.py, test_ranking.py",
     "replica": "test_replica.py",
     # The store package: test_store.py (one server) and test_cluster.py (a cluster of the test's own).
     "store.keys": "test_store.py",

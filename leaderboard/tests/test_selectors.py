@@ -1,4 +1,5 @@
-"""A player's rank history (issue 16): final ranks per finished bucket, against real PostgreSQL and Redis.
+"""Selectors (``leaderboard.selectors``; ranks are test_ranking's). A player's rank history (issue 16):
+final ranks per finished bucket, against real PostgreSQL and Redis.
 
 The acceptance point "rank history matches the archives": every finished bucket's
 rank and score in the history equal the archive's top entry for that player.
