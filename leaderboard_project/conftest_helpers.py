@@ -37,6 +37,7 @@ def command_env(*, redis_url: str, redis_prefix: str, **extra: str) -> dict[str,
     (``manage.py``: production's; ``./manage``: the stack's). Committed rows only:
     the test needs ``transactional_db`` for the command to see its data.
     """
+    from django.conf import settings
     from django.db import connection
 
     db = connection.settings_dict
@@ -46,6 +47,9 @@ def command_env(*, redis_url: str, redis_prefix: str, **extra: str) -> dict[str,
         DATABASE_URL=f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=redis_url,
         LEADERBOARD_REDIS_PREFIX=redis_prefix,
+        # The session's broker and channel layer (another server when the store is a cluster).
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CHANNELS_REDIS_URL=settings.CHANNELS_REDIS_URL,
         SECRET_KEY="test-only-secret-key-of-at-least-fifty-characters-0123456789",
         SECURE_HTTPS="false",
     )

@@ -317,6 +317,9 @@ def live_server_env(settings) -> dict[str, str]:
     return user_env(
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=settings.REDIS_URL,
+        # The session's broker and channel layer: with the store on a cluster they are another server.
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CHANNELS_REDIS_URL=settings.CHANNELS_REDIS_URL,
         SECRET_KEY="test-only-secret-key-of-at-least-fifty-characters-0123456789",
         SECURE_HTTPS="false",
     )

@@ -9,7 +9,6 @@ missing 2 required positional arguments``).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,29 +22,17 @@ from leaderboard.models import Board, ReconciliationRun
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys as store_keys
 from leaderboard.tests.factories import BoardFactory, UserFactory
+from leaderboard_project.conftest_helpers import command_env
 
 pytestmark = pytest.mark.django_db(transaction=True)  # committed data: the command runs in another process
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the test session sets for itself and an operator's shell would not have.
-SESSION_ONLY = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR")
 
 
 @pytest.fixture
 def periodic_sync(settings, redis_prefix):
     """Run ``python manage.py periodic_sync ARGS`` with the project's own settings on the test servers."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    env = {k: v for k, v in os.environ.items() if k not in SESSION_ONLY}
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        LEADERBOARD_REDIS_PREFIX=redis_prefix,
-        SECRET_KEY="test-only-secret-key-of-at-least-fifty-characters-0123456789",
-        SECURE_HTTPS="false",
-    )
+    env = command_env(redis_url=settings.REDIS_URL, redis_prefix=redis_prefix)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
