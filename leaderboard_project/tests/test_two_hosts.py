@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -84,15 +85,21 @@ class Host:
             return error.code, json.loads(error.read() or b"{}")
 
 
-@pytest.fixture
-def two_hosts(settings) -> Iterator[tuple[Host, Host]]:
+@pytest.fixture(scope="module")
+def _hosts(django_db_setup, django_db_blocker) -> Iterator[tuple[tuple[Host, Host], str]]:
+    """Two hosts for the whole module (starting four servers costs seconds), under one Redis prefix."""
+    from django.conf import settings
+
+    prefix = f"hosts{uuid.uuid4().hex[:8]}"
+    with django_db_blocker.unblock():
+        database_url = _database_url()
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="leaderboard_project.settings_test",
-        DATABASE_URL=_database_url(),
+        DATABASE_URL=database_url,
         REDIS_URL=settings.REDIS_URL,
         CHANNELS_REDIS_URL=settings.CHANNELS_REDIS_URL,
-        LEADERBOARD_REDIS_PREFIX=settings.LEADERBOARD_REDIS_PREFIX,
+        LEADERBOARD_REDIS_PREFIX=prefix,
         SECRET_KEY=settings.SECRET_KEY,
         WEB_WORKERS="1",
         WS_WORKERS="1",
@@ -102,7 +109,15 @@ def two_hosts(settings) -> Iterator[tuple[Host, Host]]:
         for host in hosts:
             stack.enter_context(_server(web_command(host="127.0.0.1", port=host.web, workers=1), host.web, env))
             stack.enter_context(_server(websocket_command(host="127.0.0.1", port=host.ws), host.ws, env))
-        yield hosts[0], hosts[1]
+        yield (hosts[0], hosts[1]), prefix
+
+
+@pytest.fixture
+def two_hosts(_hosts, settings) -> tuple[Host, Host]:
+    """The module's two hosts; this test's keys under their prefix (each test uses boards of its own)."""
+    hosts, prefix = _hosts
+    settings.LEADERBOARD_REDIS_PREFIX = prefix
+    return hosts
 
 
 def test_a_submit_on_one_host_reaches_a_websocket_on_the_other(two_hosts):
