@@ -52,7 +52,8 @@ def test_connections_the_server_closed_while_idle_are_replaced_without_tripping_
 def test_a_script_whose_reply_is_late_is_not_sent_twice(settings):
     settings.REDIS_SOCKET_TIMEOUT = 0.2
     reset_clients()
-    limits.hit(scope="user", ident="late", window=60)  # connected and loaded
+    # An hour's window: the test's three seconds must not cross into the next window.
+    limits.hit(scope="user", ident="late", window=3600)  # connected and loaded
     conn = client()
     if isinstance(conn, RedisCluster):  # hold the node that owns the rate key
         busy = conn.get_node_from_key(keys.rate("user", "late")).redis_connection.connection_pool.make_connection()
@@ -63,12 +64,12 @@ def test_a_script_whose_reply_is_late_is_not_sent_twice(settings):
     blocker.start()
     time.sleep(0.1)
     with pytest.raises(RedisUnavailable):
-        limits.hit(scope="user", ident="late", window=60)
+        limits.hit(scope="user", ident="late", window=3600)
     blocker.join()
     busy.read_response(timeout=30)
     busy.disconnect()
     time.sleep(2.1)  # the breaker opened by the timeout closes again
-    hits, _ = limits.hit(scope="user", ident="late", window=60)
+    hits, _ = limits.hit(scope="user", ident="late", window=3600)
     assert hits == 3  # the first call, the late one (run once), this one
 
 
