@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, cast
 
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.utils import timezone
 
@@ -155,3 +159,24 @@ def _drop(*socks) -> None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
         sock.close()
+
+
+# WebSocket consumers under Channels' test communicator.
+
+submit_async = database_sync_to_async(services.score_submit)
+
+
+async def updates(communicator: WebsocketCommunicator, *, seconds: float) -> list[dict]:
+    """Every message received within ``seconds``."""
+    received = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        # receive_nothing waits without cancelling the consumer (a timed-out receive would).
+        if not await communicator.receive_nothing(timeout=min(left, 0.05), interval=0.01):
+            received.append(await communicator.receive_json_from(timeout=5))
+    return received
+
+
+def run(coroutine: Callable[[], Awaitable[T]]) -> T:
+    """Run an async scenario to its end from a synchronous test."""
+    return async_to_sync(coroutine)()

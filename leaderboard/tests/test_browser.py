@@ -12,26 +12,22 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from devtools.stack import free_port, websocket_command
 from leaderboard import rollover, services, warming
 from leaderboard.models import Board, Standing
 from leaderboard.tests.factories import BoardFactory, UserFactory
-from leaderboard_project.conftest_helpers import bearer
+from leaderboard_project.conftest_helpers import bearer, serving, session_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,44 +44,19 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def database_url() -> str:
-    """The URL of the test database this process uses."""
-    db = connection.settings_dict
-    return (
-        f"postgres://{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
-        f"@{db['HOST']}:{db['PORT']}/{quote(db['NAME'], safe='')}"
-    )
-
-
 @contextlib.contextmanager
 def uvicorn_on(port: int, redis_prefix: str) -> Iterator[None]:
     """uvicorn serving the real ASGI application against the test database and this test's Redis keys."""
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="leaderboard_project.settings_test",
-        DATABASE_URL=database_url(),
+        DATABASE_URL=session_database_url(),
         REDIS_URL=django_settings.REDIS_URL,
         LEADERBOARD_REDIS_PREFIX=redis_prefix,
         SECRET_KEY=django_settings.SECRET_KEY,
     )
-    server = subprocess.Popen(websocket_command(host="127.0.0.1", port=port), env=env, cwd=django_settings.BASE_DIR)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert server.poll() is None, "uvicorn exited"
-            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-            time.sleep(0.1)
+    with serving(websocket_command(host="127.0.0.1", port=port), port, env, cwd=django_settings.BASE_DIR):
         yield
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @pytest.fixture

@@ -12,58 +12,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 from websockets.sync.client import connect as ws_connect
 
 from devtools.stack import free_port, web_command, websocket_command
 from leaderboard import warming
 from leaderboard.tests.factories import BoardFactory, UserFactory
-from leaderboard_project.conftest_helpers import bearer
+from leaderboard_project.conftest_helpers import bearer, serving, session_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return (
-        f"postgres://{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
-        f"@{db['HOST']}:{db['PORT']}/{quote(db['NAME'], safe='')}"
-    )
-
-
-@contextlib.contextmanager
-def _server(argv: list[str], port: int, env: dict[str, str]) -> Iterator[None]:
-    child = subprocess.Popen(argv, env=env, cwd=django_settings.BASE_DIR)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert child.poll() is None, f"{argv[0]} exited"
-            assert time.monotonic() < deadline, f"{argv[0]} did not start within 30 s"
-            time.sleep(0.1)
-        yield
-    finally:
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(10)
 
 
 @dataclass
@@ -92,7 +56,7 @@ def _hosts(django_db_setup, django_db_blocker) -> Iterator[tuple[tuple[Host, Hos
 
     prefix = f"hosts{uuid.uuid4().hex[:8]}"
     with django_db_blocker.unblock():
-        database_url = _database_url()
+        database_url = session_database_url()
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="leaderboard_project.settings_test",
@@ -105,10 +69,13 @@ def _hosts(django_db_setup, django_db_blocker) -> Iterator[tuple[tuple[Host, Hos
         WS_WORKERS="1",
     )
     hosts = [Host(free_port(), free_port()) for _ in range(2)]
+    root = settings.BASE_DIR
     with contextlib.ExitStack() as stack:
         for host in hosts:
-            stack.enter_context(_server(web_command(host="127.0.0.1", port=host.web, workers=1), host.web, env))
-            stack.enter_context(_server(websocket_command(host="127.0.0.1", port=host.ws), host.ws, env))
+            stack.enter_context(
+                serving(web_command(host="127.0.0.1", port=host.web, workers=1), host.web, env, cwd=root)
+            )
+            stack.enter_context(serving(websocket_command(host="127.0.0.1", port=host.ws), host.ws, env, cwd=root))
         yield (hosts[0], hosts[1]), prefix
 
 

@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from leaderboard import services
-from leaderboard.tests.helpers import seed
+from leaderboard.tests.helpers import run, seed, updates
+from leaderboard.tests.helpers import submit_async as submit
 from seeds.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APP = URLRouter(websocket_urlpatterns)
-
-
-submit = database_sync_to_async(services.score_submit)
-
-
-async def updates(communicator, *, seconds: float) -> list[dict]:
-    """Every message received within ``seconds``."""
-    received = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        # receive_nothing waits without cancelling the consumer (a timed-out receive would).
-        if not await communicator.receive_nothing(timeout=min(left, 0.05), interval=0.01):
-            received.append(await communicator.receive_json_from(timeout=5))
-    return received
-
-
-def run(coroutine):
-    return async_to_sync(coroutine)()
 
 
 def test_seed002_clients_get_their_payload_shape():
