@@ -511,7 +511,7 @@ def _submit_once(
                         f"UPDATE {ScoreEvent._meta.db_table} SET result = %s::jsonb WHERE id = %s",
                         [json.dumps(stored), event_id],
                     )
-            transaction.on_commit(lambda: _mirror_submit(result, buckets))
+            transaction.on_commit(lambda: _mirror_submit(result, buckets, metadata))
     except IntegrityError as exc:
         if "standing_score_range" in str(exc):
             raise InvalidInput(
@@ -663,8 +663,22 @@ def _replay(
     )
 
 
-def _mirror_submit(result: SubmitResult, buckets: list[Bucket]) -> None:
-    """After commit: one atomic Redis round trip for every bucket of the submit."""
+def _mirror_submit(result: SubmitResult, buckets: list[Bucket], metadata: dict[str, Any] | None = None) -> None:
+    """After commit: one atomic Redis round trip for every bucket of the submit, then ``submit_committed``."""
+    try:
+        _mirror_buckets(result, buckets)
+    finally:
+        signals.submit_committed.send(
+            sender=Board,
+            board=result.board,
+            user_id=result.user_id,
+            scores=result.scores,
+            buckets={b.period: b for b in buckets},
+            metadata=metadata or {},
+        )
+
+
+def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
     board = result.board
     now_iso = timezone.now().isoformat()
     writes = [

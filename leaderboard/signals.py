@@ -21,3 +21,10 @@ submit_mirrored = Signal()
 # A period's standings changed other than by a submit (a manual reset, a moderation): sent
 # with ``board`` and ``period`` after the commit, so watchers get the new state.
 standings_changed = Signal()
+
+# A submit committed and was mirrored (or marked for repair) in Redis (``services``, after the
+# commit; a replayed retry is not sent again): sent for every submit with ``board``, ``user_id``,
+# ``scores`` (period -> the score PostgreSQL committed), ``buckets`` (the live ``periods.Bucket``
+# of each period) and ``metadata`` (the submit's). Apps that keep per-submit state of their own
+# (leagues) receive it; with no receiver connected it costs a dictionary lookup.
+submit_committed = Signal()
