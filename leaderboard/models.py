@@ -105,6 +105,19 @@ class Board(models.Model):
         help_text="Submits per client IP from callers that are not trusted servers (empty: the default).",
     )
     is_active = models.BooleanField(default=True)
+    submission_cap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Submissions each player may make per bucket of the cap's period (empty: no cap).",
+    )
+    submission_cap_period = models.CharField(
+        max_length=16,
+        choices=Period.choices,
+        blank=True,
+        default="",
+        help_text="One of the kept periods the cap counts in (empty: the shortest kept period).",
+    )
     # {period: ISO instant}: the latest manual reset of each period. The live
     # bucket of a period starts at that instant until the period's calendar
     # bucket ends. Written only by ``rollover.period_reset`` under a row lock.
@@ -116,6 +129,10 @@ class Board(models.Model):
         ordering = ["slug"]
         constraints = [
             models.CheckConstraint(condition=Q(min_value__lte=models.F("max_value")), name="board_bounds_ordered"),
+            models.CheckConstraint(
+                condition=Q(submission_cap__isnull=True) | Q(submission_cap__gte=1),
+                name="board_submission_cap_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -205,6 +222,40 @@ class Board(models.Model):
         # Written by rollover.period_reset next to the instant (absent for resets made before it was).
         sequence = resets.get(f"{period}.sequence")
         return bucket_for(period, instant, self.time_zone, reset_at=reset_at, reset_sequence=sequence)
+
+
+class SubmissionCount(models.Model):
+    """How many submissions a player made in one bucket of a capped board's cap period.
+
+    Written only by the submit of a board with a ``submission_cap``, in the
+    transaction of the submission it counts: a submission that writes nothing
+    rolls its increment back, so the count equals the accepted submissions.
+    Voided events are not given back. Finished buckets' rows stay as history.
+    """
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="submission_counts")
+    period = models.CharField(max_length=16, choices=Period.choices)
+    bucket_start = models.DateTimeField()
+    # The foreign key points at the username (``to_field``): its column holds the user id, a string.
+    user_id: str
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        to_field="username",
+        db_column="user_id",
+        related_name="submission_counts",
+    )
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["board", "period", "bucket_start", "user"], name="submissioncount_unique_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.count} ({self.board_id} {self.period} {self.bucket_start:%Y-%m-%d})"
 
 
 class ScoreEvent(models.Model):
