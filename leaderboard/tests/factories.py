@@ -17,6 +17,7 @@ from leaderboard.models import (
     ReconciliationRun,
     ScoreEvent,
     Standing,
+    SubmissionCount,
 )
 from rewards.models import WebhookDelivery, WebhookEndpoint
 
@@ -140,3 +141,19 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
     endpoint = factory.SubFactory(WebhookEndpointFactory)
     archive = factory.SubFactory(PeriodArchiveFactory, board=factory.SelfAttribute("..endpoint.board"))
     bucket_label = "2026-11-29"
+
+
+class SubmissionCountFactory(factory.django.DjangoModelFactory):
+    """A player's submission count in the board's live bucket of ``period`` (written directly, as the submit does)."""
+
+    class Meta:
+        model = SubmissionCount
+
+    class Params:
+        at = factory.LazyFunction(timezone.now)
+
+    board = factory.SubFactory(BoardFactory, submission_cap=5)
+    user = factory.SubFactory(UserFactory)
+    period = "daily"
+    bucket_start = factory.LazyAttribute(lambda o: o.board.bucket(o.period, o.at).start)
+    count = 1
