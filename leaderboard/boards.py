@@ -35,6 +35,8 @@ EDITABLE_FIELDS = (
     "rate_limit_user",
     "rate_limit_ip",
     "is_active",
+    "submission_cap",
+    "submission_cap_period",
 )
 
 

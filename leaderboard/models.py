@@ -156,6 +156,13 @@ class Board(models.Model):
             raise ValidationError({"max_value": "The maximum must not be below the minimum."})
         if self.periods:
             self.periods = [p for p in PERIOD_ORDER if p in self.periods]
+            if self.submission_cap_period and self.submission_cap_period not in self.periods:
+                raise ValidationError(
+                    {
+                        "submission_cap_period": f"The cap counts in a period the board keeps "
+                        f"({', '.join(self.periods)}); leave it empty for the shortest one."
+                    }
+                )
         self._clean_history_kept()
 
     def _clean_history_kept(self) -> None:
@@ -198,6 +205,11 @@ class Board(models.Model):
     @property
     def ordered_periods(self) -> list[str]:
         return [p for p in PERIOD_ORDER if p in self.periods]
+
+    @property
+    def submission_cap_counted_in(self) -> str:
+        """The period whose buckets the submission cap counts in: the one set, else the shortest kept."""
+        return self.submission_cap_period or self.ordered_periods[0]
 
     def submit_rate_per_user(self) -> str:
         """Submissions allowed per scored user, e.g. "120/min" (board setting or the default)."""

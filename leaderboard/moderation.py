@@ -47,7 +47,16 @@ from accounts.authentication import user_cache_clear
 from leaderboard_project.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 
 from . import operators, signals, warming
-from .models import Board, ModerationAction, PeriodArchive, ReconciliationRun, ScoreEvent, Standing, in_buckets
+from .models import (
+    Board,
+    ModerationAction,
+    PeriodArchive,
+    ReconciliationRun,
+    ScoreEvent,
+    Standing,
+    SubmissionCount,
+    in_buckets,
+)
 from .periods import Bucket, bucket_starting
 from .store import buckets as store_buckets
 from .store import keys, limits
@@ -272,6 +281,8 @@ def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff:
         tombstone = f"{TOMBSTONE_PREFIX}{secrets.token_hex(8)}"
         touched = _standings_delete(user_id)
         fence = _last_event(user_id)
+        # Their submission counts name them; erased, they submit no more (the foreign key is checked at commit).
+        SubmissionCount.objects.filter(user_id=user_id).delete()
         # Foreign keys to the username are checked at commit: events follow the renamed row.
         ScoreEvent.objects.filter(user_id=user_id).update(user_id=tombstone)
         # Every event's metadata, not only theirs: other players' events may name them (an opponent).

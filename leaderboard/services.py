@@ -47,7 +47,7 @@ from leaderboard_project.exceptions import (
 )
 
 from . import metrics, operators, signals
-from .models import SCORE_LIMIT, Board, ScoreEvent, Standing, in_buckets
+from .models import SCORE_LIMIT, Board, ScoreEvent, Standing, SubmissionCount, in_buckets
 from .periods import Bucket, Period, parse_period
 from .store import buckets as store_buckets
 from .store.connection import RedisUnavailable
@@ -477,7 +477,9 @@ def _submit_once(
     }
     # Without an idempotency key the whole write is one statement, which
     # PostgreSQL runs as one transaction: no BEGIN and COMMIT round trips.
-    block = transaction.atomic() if idempotency_key is not None else nullcontext()
+    # A capped board counts the submission in the same transaction (``_submission_count``).
+    capped = board.submission_cap is not None
+    block = transaction.atomic() if idempotency_key is not None or capped else nullcontext()
     sent, backend = False, 0
     try:
         with block:
@@ -505,6 +507,8 @@ def _submit_once(
                     )
                 scores = {period: int(score) for *_, period, score in rows}
                 result = SubmitResult(event_id, board, user_id, value, now, scores)
+                if capped:
+                    _submission_count(cursor, board, user_id, buckets)  # raises past the cap: all rolls back
                 if idempotency_key is not None:
                     stored = {"event_id": event_id, "scores": scores, "created_at": now.isoformat()}
                     cursor.execute(
@@ -527,6 +531,77 @@ def _submit_once(
         raise
     metrics.SUBMITS.labels(board.slug, "accepted").inc()
     return result
+
+
+class SubmissionCapReached(Conflict):
+    """The player made the board's ``submission_cap`` submissions in the current bucket of its period.
+
+    409, not 429: the refusal is not a rate, and no number of seconds of waiting
+    lifts it; the next bucket of the cap's period (or a manual reset) does. The
+    body says when in ``next_bucket_start`` (null for all-time: only a reset restarts it).
+    """
+
+    code = "submission_cap_reached"
+
+    def __init__(self, board: Board, bucket: Bucket) -> None:
+        self.cap = board.submission_cap
+        self.period = bucket.period
+        self.next_bucket_start = bucket.end.isoformat() if bucket.end is not None else None
+        when = (
+            f"the next {bucket.period} bucket starts at {self.next_bucket_start}"
+            if self.next_bucket_start
+            else "the all-time bucket restarts only when the board is reset"
+        )
+        super().__init__(
+            f"Board {board.slug!r} accepts at most {self.cap} submissions per player per {bucket.period} bucket, "
+            f"and this player has made them all: nothing was written; {when}."
+        )
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            **super().payload(),
+            "cap": self.cap,
+            "period": self.period,
+            "next_bucket_start": self.next_bucket_start,
+        }
+
+
+@functools.cache
+def _count_sql() -> str:
+    # The row lock of ``ON CONFLICT DO UPDATE`` queues one player's racing submits; a row at the
+    # cap is left as it is and returns nothing. Parameters cast, as in the submit statement.
+    table = SubmissionCount._meta.db_table
+    return f"""
+        INSERT INTO {table} AS c (board_id, period, bucket_start, user_id, count)
+        VALUES (%(board)s::bigint, %(period)s::text, %(start)s::timestamptz, %(user)s::text, 1)
+        ON CONFLICT (board_id, period, bucket_start, user_id) DO UPDATE SET count = c.count + 1
+        WHERE c.count < %(cap)s::integer
+        RETURNING c.count
+    """
+
+
+def _submission_count(cursor: psycopg.Cursor, board: Board, user_id: str, buckets: list[Bucket]) -> int:
+    """Count an accepted submission of a capped board, in the submit's transaction; past the cap, refuse it.
+
+    Runs after the submit statement wrote, so a ban, an unknown player, a board
+    changed meanwhile, a stale bucket and an idempotent replay answer as on any
+    board (a replay of an accepted submission gets its first answer even at the
+    cap), and counts in the bucket of ``submission_cap_counted_in`` among the
+    ``buckets`` that statement found fresh: a manual reset's new bucket starts a
+    new count. Returns the player's count in that bucket. At the cap it raises
+    ``SubmissionCapReached`` and the caller's transaction rolls the submission
+    back: nothing is written beyond the cap, in PostgreSQL or (no commit, so no
+    ``on_commit``) in Redis. A voided event does not give its submission back.
+    """
+    period = board.submission_cap_counted_in
+    bucket = next(b for b in buckets if b.period == period)
+    params = {"board": board.pk, "period": period, "start": bucket.start, "user": user_id, "cap": board.submission_cap}
+    cursor.execute(_count_sql(), params, prepare=True)
+    row = cursor.fetchone()
+    if row is None:
+        metrics.SUBMITS.labels(board.slug, "capped").inc()
+        raise SubmissionCapReached(board, bucket)
+    return int(row[0])
 
 
 def _backend_gone(pid: int, *, wait: float = 5.0) -> bool:

@@ -13,10 +13,18 @@ from .serializers import EntrySerializer
 class BoardDefinitionSerializer(serializers.ModelSerializer):
     """A board as its managers see it: every setting, active or not."""
 
+    submission_cap_counted_in = serializers.SerializerMethodField(
+        help_text="The period whose buckets the submission cap counts in (the one set, else the shortest kept); "
+        "null without a cap."
+    )
+
     class Meta:
         model = Board
-        fields = ["slug", *EDITABLE_FIELDS, "created_at", "updated_at"]
+        fields = ["slug", *EDITABLE_FIELDS, "submission_cap_counted_in", "created_at", "updated_at"]
         read_only_fields = fields
+
+    def get_submission_cap_counted_in(self, board: Board) -> str | None:
+        return board.submission_cap_counted_in if board.submission_cap is not None else None
 
 
 class BoardWriteSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -99,7 +99,16 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
 
     @extend_schema(
         request=s.SubmitInputSerializer,
-        responses={201: s.SubmitResultSerializer, 200: s.SubmitResultSerializer},
+        responses={
+            201: s.SubmitResultSerializer,
+            200: s.SubmitResultSerializer,
+            409: OpenApiResponse(
+                description="The player reached the board's submission cap for the current bucket of its period "
+                '(`code` "submission_cap_reached", with `cap`, `period` and `next_bucket_start`): nothing was '
+                "written. Not a 429: waiting seconds does not help, the next bucket does. Also an idempotency "
+                "key reused with another value or metadata, or a board reset repeatedly during the submit."
+            ),
+        },
         parameters=[IDEMPOTENCY_HEADER],
         tags=["scores"],
         summary="Submit a score",
