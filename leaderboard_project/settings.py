@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "seeds",
     "reports",
     "rewards",
+    "leagues",
 ]
 
 MIDDLEWARE = [

@@ -29,6 +29,8 @@ urlpatterns = [
     path("", include("reports.api.urls")),
     # A board's webhook endpoints (rewards at period end); no BoardViewSet route matches these paths.
     path("", include("rewards.api.urls")),
+    # A board's leagues (cohorts of N per period); no BoardViewSet route matches these paths.
+    path("", include("leagues.api.urls")),
 ]
 
 # Errors outside DRF views are JSON too (the admin keeps its HTML pages).

@@ -6,7 +6,7 @@ them in ``lua/``), then what the service keeps there: ``buckets`` (sorted
 sets, cached user details, board locks), ``live`` (the live updates'
 throttle and watcher counts), ``limits`` (rate-limit windows) and
 ``coordination`` (service-wide locks, heartbeats, repair marks awaiting
-PostgreSQL).
+PostgreSQL), and ``leagues`` (the leagues app's sorted sets, one per league).
 
 Key layout (``P`` is ``settings.LEADERBOARD_REDIS_PREFIX``; the ``{b:<slug>}``
 hash tag keeps every key of a board in one Redis Cluster slot, so one script
@@ -23,6 +23,8 @@ may touch them together)::
     P:{b:<slug>}:live:<period>:subscribers  WebSocket subscriptions to a period (a day)
     P:{b:<slug>}:live:user:<user id>        authenticated subscriptions of one user (a day)
     P:{b:<slug>}:live:<period>:last|pending|sending|digest   the live throttle of a period
+    P:{b:<slug>}:lg:z:<period>:<bucket>:<level>:<number>      a league's sorted set (leagues app; as the bucket)
+    P:{b:<slug>}:lg:ready:<period>:<bucket>:<level>:<number>  "the league's sorted set is complete"
     P:rate:<scope>:<ident>                  hash: a rate limit's window start (Redis' clock) and hits
     P:lock:<name>                           service-wide locks (reconciliation)
     P:heartbeat:<name>                      unix time a background component last reported

@@ -54,6 +54,25 @@ def live_user(board_slug: str, user_id: str) -> str:
     return live(board_slug, "user", user_id)
 
 
+def league(board_slug: str, period: str, bucket: str, level: int, number: int) -> str:
+    """A league's sorted set (member = user id, score = their committed standing in the bucket)."""
+    return f"{_tag(board_slug)}:lg:z:{period}:{bucket}:{level}:{number}"
+
+
+def league_ready(board_slug: str, period: str, bucket: str, level: int, number: int) -> str:
+    """Marks the league's sorted set complete (set when it is filled from PostgreSQL)."""
+    return f"{_tag(board_slug)}:lg:ready:{period}:{bucket}:{level}:{number}"
+
+
+def league_ready_pattern(board_slug: str, period: str) -> str:
+    """Every league ready marker of a board's period (any bucket): dropped after a moderation."""
+    return f"{_tag(board_slug)}:lg:ready:{period}:*"
+
+
+def league_warm_lock(board_slug: str, period: str, bucket: str, level: int, number: int) -> str:
+    return board_lock(board_slug, f"league-warm:{period}:{bucket}:{level}:{number}")
+
+
 def rate(scope: str, ident: str) -> str:
     """A rate limit's counter (its current window inside: ``limits``)."""
     return f"{_prefix()}:rate:{scope}:{ident}"

@@ -19,6 +19,7 @@ from leaderboard.models import (
     Standing,
     SubmissionCount,
 )
+from leagues.models import League, LeagueMember, LeagueSettings
 from rewards.models import WebhookDelivery, WebhookEndpoint
 
 
@@ -157,3 +158,44 @@ class SubmissionCountFactory(factory.django.DjangoModelFactory):
     period = "daily"
     bucket_start = factory.LazyAttribute(lambda o: o.board.bucket(o.period, o.at).start)
     count = 1
+
+
+class LeagueSettingsFactory(factory.django.DjangoModelFactory):
+    """Leagues of 30 on the board's weekly period (the board keeps it by default), a sixth of each moving up
+    and a sixth down."""
+
+    class Meta:
+        model = LeagueSettings
+
+    board = factory.SubFactory(BoardFactory)
+    period = "weekly"
+    size = 30
+    promote = factory.LazyAttribute(lambda o: o.size // 6)
+    demote = factory.LazyAttribute(lambda o: o.size // 6)
+
+
+class LeagueFactory(factory.django.DjangoModelFactory):
+    """A league of the board's current weekly bucket (written directly: no members, no Redis)."""
+
+    class Meta:
+        model = League
+
+    board = factory.SubFactory(BoardFactory)
+    period = "weekly"
+    bucket_start = factory.LazyAttribute(lambda o: o.board.bucket(o.period, timezone.now()).start)
+    level = 0
+    number = factory.Sequence(lambda n: n + 1)
+    capacity = 30
+
+
+class LeagueMemberFactory(factory.django.DjangoModelFactory):
+    """A member of a league (its count is not updated: use leagues.services.league_join for that)."""
+
+    class Meta:
+        model = LeagueMember
+
+    league = factory.SubFactory(LeagueFactory)
+    board = factory.SelfAttribute("league.board")
+    period = factory.SelfAttribute("league.period")
+    bucket_start = factory.SelfAttribute("league.bucket_start")
+    user_id = factory.Sequence(lambda n: f"player{n:05d}")
