@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from leaderboard.boards import EDITABLE_FIELDS
 from leaderboard.models import Board
+from leaderboard.periods import Period
 
 from .serializers import EntrySerializer
 
@@ -13,6 +14,14 @@ from .serializers import EntrySerializer
 class BoardDefinitionSerializer(serializers.ModelSerializer):
     """A board as its managers see it: every setting, active or not."""
 
+    # Declared: a read-only field built from the model drops ``allow_blank``, and the schema's enum then
+    # lacks the "" (no period set) that the board answers.
+    submission_cap_period = serializers.ChoiceField(
+        choices=Period.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text=Board._meta.get_field("submission_cap_period").help_text,
+    )
     submission_cap_counted_in = serializers.SerializerMethodField(
         help_text="The period whose buckets the submission cap counts in (the one set, else the shortest kept); "
         "null without a cap."
