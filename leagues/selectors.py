@@ -206,16 +206,13 @@ def _redis_items(board: Board, league: League, bucket: Bucket) -> list[tuple[str
     try:
         found = store_leagues.league_read(league=key, higher_is_better=board.higher_is_better)
         if found is None:
-            return _fill_on_miss(board, league, bucket)
+            # Cold: fill it once; this read answers from PostgreSQL, as a read of a cold bucket does.
+            league_fill(board=board, league=league, bucket=bucket)
+            return None
     except RedisUnavailable as exc:
         logger.warning("Redis read of league %s failed, serving from PostgreSQL: %s", league.pk, exc)
         return None
     return found
-
-
-def _fill_on_miss(board: Board, league: League, bucket: Bucket) -> None:
-    league_fill(board=board, league=league, bucket=bucket)
-    return None  # this read answers from PostgreSQL, as a read of a cold bucket does
 
 
 def _rebuild(league: League, key: store_leagues.LeagueKey) -> bool:
