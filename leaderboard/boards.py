@@ -37,6 +37,9 @@ EDITABLE_FIELDS = (
     "is_active",
     "submission_cap",
     "submission_cap_period",
+    "tier_basis",
+    "tiers",
+    "entry_metadata_max_bytes",
 )
 
 

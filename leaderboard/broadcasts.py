@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.dispatch import receiver
 
-from . import metrics, operators, selectors, signals
+from . import metrics, operators, selectors, signals, tiers
 from .models import Board
 from .store import keys, live
 from .store.connection import RedisUnavailable
@@ -56,6 +56,7 @@ def submit_mirrored(
     user_id: str = "",
     scores: dict | None = None,
     all_ranks: dict[str, int | None] | None = None,
+    totals: dict[str, int] | None = None,
     **_: Any,
 ) -> None:
     """After a submit reached Redis: broadcast the watched periods whose visible top N may have changed.
@@ -65,16 +66,22 @@ def submit_mirrored(
     """
     if user_id:
         # One message for every period; each subscription picks its own.
-        _send(
-            keys.user_group(board.slug, user_id),
-            {
-                "type": "rank.update",
-                "board": board.slug,
-                "user_id": user_id,
-                "ranks": all_ranks or ranks,
-                "scores": scores or {},
-            },
-        )
+        message: dict[str, object] = {
+            "type": "rank.update",
+            "board": board.slug,
+            "user_id": user_id,
+            "ranks": all_ranks or ranks,
+            "scores": scores or {},
+        }
+        board_tiers = tiers.board_tiers(board)
+        if board_tiers is not None:
+            # The tier of each period's new rank among that bucket's entries (``totals``, from the same write).
+            message["tiers"] = {
+                period: board_tiers.tier_of(score=(scores or {})[period], rank=rank, total=(totals or {})[period])
+                for period, rank in (all_ranks or ranks).items()
+                if rank is not None and period in (totals or {})
+            }
+        _send(keys.user_group(board.slug, user_id), message)
     top_n = settings.LEADERBOARD_LIVE_TOP_N
     worsens = operators.can_worsen(board)
     for period, rank in ranks.items():

@@ -306,5 +306,7 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
                     "user_id": event["user_id"],
                     "rank": rank,
                     "score": event["scores"].get(self.period),
+                    # On boards with tiers (``broadcasts.submit_mirrored``), the player's tier.
+                    **({"tier": event["tiers"].get(self.period)} if "tiers" in event else {}),
                 }
             )

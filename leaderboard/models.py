@@ -21,10 +21,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from . import tiers
 from .periods import PERIOD_ORDER, Bucket, Period, bucket_for
 
 # Redis keeps scores as doubles: integers are exact up to 2**53.
 SCORE_LIMIT = 2**53 - 1
+
+# The largest metadata one submission may carry, as compact JSON (its event keeps it).
+METADATA_MAX_BYTES = 4096
 
 
 def validate_time_zone(value: str) -> None:
@@ -118,6 +122,26 @@ class Board(models.Model):
         default="",
         help_text="One of the kept periods the cap counts in (empty: the shortest kept period).",
     )
+    tier_basis = models.CharField(
+        max_length=16,
+        choices=[("score", "Score cutoffs"), ("percentile", "Percentile cutoffs (the top N %)")],
+        blank=True,
+        default="",
+        help_text="How entries reach a tier (empty: the board has no tiers).",
+    )
+    tiers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Tiers, best first: [{"name": "Gold", "cutoff": 1000}, ...]; the last may have a null '
+        "cutoff (everyone else). Score cutoffs are reached by scores at least as good; percentile cutoffs "
+        "by entries whose 100 * rank / total is at most the cutoff.",
+    )
+    entry_metadata_max_bytes = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(METADATA_MAX_BYTES)],
+        help_text="Entries carry the metadata of the submit that set their score (best, set) or of the latest "
+        "submit (increment), up to this many bytes of JSON; a submit with more is refused. 0: entries carry none.",
+    )
     # {period: ISO instant}: the latest manual reset of each period. The live
     # bucket of a period starts at that instant until the period's calendar
     # bucket ends. Written only by ``rollover.period_reset`` under a row lock.
@@ -163,6 +187,9 @@ class Board(models.Model):
                         f"({', '.join(self.periods)}); leave it empty for the shortest one."
                     }
                 )
+        tier_errors = tiers.validate(self.tier_basis, self.tiers, higher_is_better=self.higher_is_better)
+        if tier_errors:
+            raise ValidationError(tier_errors)
         self._clean_history_kept()
 
     def _clean_history_kept(self) -> None:
@@ -353,6 +380,9 @@ class Standing(models.Model):
         related_name="standings",
     )
     score = models.BigIntegerField()
+    # The metadata of the submit that set ``score`` (``best``, ``set``) or of the latest one
+    # (``increment``): kept only on boards with ``entry_metadata_max_bytes`` (operators.metadata_expression).
+    metadata = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

@@ -226,25 +226,27 @@ def _standings_restore(user_id: str) -> Touched:
     events = (
         ScoreEvent.objects.filter(user_id=user_id, voided_at__isnull=True)
         .order_by("board_id", "created_at", "id")
-        .values_list("board_id", "value", "created_at")
+        .values_list("board_id", "value", "created_at", "metadata")
     )
-    per_board: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
-    for board_id, value, created_at in events.iterator(chunk_size=5000):
-        per_board[board_id].append((value, created_at))
+    per_board: dict[int, list[tuple[int, datetime, object]]] = defaultdict(list)
+    for board_id, value, created_at, metadata in events.iterator(chunk_size=5000):
+        per_board[board_id].append((value, created_at, metadata))
     rows = []
     for board in Board.objects.filter(pk__in=per_board):
         for period in board.ordered_periods:
-            # bucket start -> [score, first, last]
+            # bucket start -> [score, first, last, the entry's metadata]
             acc: dict[datetime, list] = {}
-            for value, at in per_board[board.pk]:
+            for value, at, metadata in per_board[board.pk]:
                 start = board.bucket(period, at).start
                 found = acc.get(start)
                 if found is None:
-                    acc[start] = [value, at, at]
+                    acc[start] = [value, at, at, metadata]
                     continue
+                found[3] = operators.combine_metadata(board, found[0], found[3], value, metadata)
                 found[0] = operators.combine(board, found[0], value)
                 found[2] = at
-            for start, (score, first, last) in acc.items():
+            keeps = bool(board.entry_metadata_max_bytes)
+            for start, (score, first, last, metadata) in acc.items():
                 rows.append(
                     Standing(
                         board=board,
@@ -254,6 +256,7 @@ def _standings_restore(user_id: str) -> Touched:
                         score=score,
                         created_at=first,
                         updated_at=last,
+                        metadata=metadata if keeps else None,
                     )
                 )
                 touched.add((board.pk, period, start))
@@ -288,6 +291,7 @@ def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff:
         # Every event's metadata, not only theirs: other players' events may name them (an opponent).
         # A pass over the whole history, under their row lock only: erasures are rare.
         _json_rewrite(ScoreEvent._meta.db_table, ["metadata"], user_id, tombstone)
+        _json_rewrite(Standing._meta.db_table, ["metadata"], user_id, tombstone)
         # Free text an operator wrote about them (reasons) names them too.
         _text_rewrite(ModerationAction._meta.db_table, ["reason"], user_id, tombstone)
         _text_rewrite(ScoreEvent._meta.db_table, ["void_reason"], user_id, tombstone)
@@ -366,6 +370,10 @@ def _erase_redis(user_id: str, touched: Touched, fence: int) -> None:
         limits.user_forget(user_id=user_id)
         for slug in Board.objects.values_list("slug", flat=True):
             store_buckets.member_sync(board_slug=slug, member=user_id, buckets=[], forget_watch=True, fence=fence)
+        # Other players' entries may carry metadata naming them (an opponent): PostgreSQL's copy was
+        # rewritten, Redis' copies are dropped and filled again from it by the next reads.
+        for slug in Board.objects.filter(entry_metadata_max_bytes__gt=0).values_list("slug", flat=True):
+            store_buckets.entry_metadata_forget(board_slug=slug)
     except RedisUnavailable as exc:
         # Rate counters expire within their window, cached details and counters within a day.
         logger.error("erasure: Redis keys of an erased player left to expire: %s", exc)

@@ -34,15 +34,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One ranked entry: a user, their score, their competition rank."""
+    """One ranked entry: a user, their score, their competition rank.
+
+    ``extras`` are what a board adds to each of its entries, in this order: ``tier``
+    (boards with tiers) and ``metadata`` (boards whose entries carry it). A board that
+    uses neither adds nothing, so its answers stay exactly as they were.
+    """
 
     user_id: str
     score: int
     rank: int
+    extras: tuple[tuple[str, object], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        """The entry as every JSON answer and live update carries it (this key order)."""
-        return {"user_id": self.user_id, "score": self.score, "rank": self.rank}
+        """The entry as every JSON answer, live update and archive carries it (this key order)."""
+        entry: dict[str, object] = {"user_id": self.user_id, "score": self.score, "rank": self.rank}
+        if self.extras:
+            entry.update(self.extras)
+        return entry
+
+    def extra(self, name: str) -> object:
+        """One of the ``extras`` (None when the board adds no such thing)."""
+        return dict(self.extras).get(name)
 
 
 # The collation of every user id column that ranked reads order or compare: bytewise, as Redis.

@@ -17,7 +17,9 @@ the primary (``replica.PRIMARY``): a lagging replica never moves Redis backwards
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import cast
@@ -26,14 +28,14 @@ from zoneinfo import ZoneInfo
 from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subquery, Window
 from django.utils import timezone
 
-from . import metrics, ranking, repair_marks, replica
+from . import metrics, ranking, repair_marks, replica, tiers
 from .models import Board, PeriodArchive, Standing, in_buckets
 from .periods import Bucket, Period, bucket_starting
 from .ranking import Entry, ranked
 from .store import buckets as store_buckets
 from .store.buckets import MembersResult, RangeResult
 from .store.connection import RedisUnavailable
-from .warming import bucket_warm_on_miss, repair_soon
+from .warming import bucket_expire_at, bucket_warm_on_miss, repair_soon
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,13 @@ class RankInfo:
     rank: int | None
     total: int
     cached: bool
+    # What the board adds to entries (``ranking.Entry.extras``): tier, metadata.
+    extras: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def tier(self) -> str | None:
+        """The tier, on boards that define tiers (else None)."""
+        return cast(str | None, dict(self.extras).get("tier"))
 
     @property
     def percentile(self) -> float | None:
@@ -112,14 +121,14 @@ def _before(board: Board, score: int, user_id: str) -> Q:
 
 def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int, *, db: str) -> RangeResult:
     rows = _standings(board, bucket, db)
-    items = list(
-        rows.order_by(*ranking.order_by(board.higher_is_better)).values_list("user_id", "score")[
-            offset : offset + limit
-        ]
-    )
+    keeps = _keeps_metadata(board)
+    fields = ("user_id", "score", "metadata") if keeps else ("user_id", "score")
+    found = list(rows.order_by(*ranking.order_by(board.higher_is_better)).values_list(*fields)[offset : offset + limit])
+    items = [(row[0], row[1]) for row in found]
     first_better = rows.filter(_better_than(board, items[0][1])).count() if items else 0
+    metadata: list[str | None] | None = [_compact(row[2]) for row in found] if keeps else None
     # The user id column holds usernames (the foreign key's ``to_field``), whatever the stubs infer.
-    return RangeResult(rows.count(), offset, first_better, cast(list[tuple[str, int]], items))
+    return RangeResult(rows.count(), offset, first_better, cast(list[tuple[str, int]], items), metadata)
 
 
 def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int, *, db: str) -> RangeResult:
@@ -131,17 +140,85 @@ def _pg_around(board: Board, bucket: Bucket, user_id: str, count: int, *, db: st
     position = rows.filter(_before(board, mine, user_id)).count()
     start, stop = ranking.window(position, count, total)
     page = _pg_range(board, bucket, start, stop - start + 1, db=db)
-    return RangeResult(total, start, page.first_better, page.items)
+    return RangeResult(total, start, page.first_better, page.items, page.metadata)
 
 
 def _pg_members(board: Board, bucket: Bucket, user_ids: list[str], *, db: str) -> MembersResult:
     rows = _standings(board, bucket, db)
-    scores = dict(rows.filter(user_id__in=user_ids).values_list("user_id", "score"))
+    keeps = _keeps_metadata(board)
+    fields = ("user_id", "score", "metadata") if keeps else ("user_id", "score")
+    listed = list(rows.filter(user_id__in=user_ids).values_list(*fields))
     found = {
-        uid: (score, ranking.rank_from_better(rows.filter(_better_than(board, score)).count()))
-        for uid, score in scores.items()
+        row[0]: (row[1], ranking.rank_from_better(rows.filter(_better_than(board, row[1])).count())) for row in listed
     }
-    return MembersResult(rows.count(), cast(dict[str, tuple[int, int]], found))
+    metadata: dict[str, str | None] | None = {row[0]: _compact(row[2]) for row in listed} if keeps else None
+    return MembersResult(rows.count(), cast(dict[str, tuple[int, int]], found), metadata)
+
+
+# --------------------------------------------------------------------------- what boards add to entries
+
+
+def _keeps_metadata(board: Board) -> bool:
+    return bool(board.entry_metadata_max_bytes)
+
+
+def _compact(metadata: object) -> str:
+    """An entry's metadata as both stores hand it over: compact JSON (none kept: an empty object)."""
+    return json.dumps(metadata or {}, separators=(",", ":"), ensure_ascii=False)
+
+
+def _with_extras(
+    board: Board, bucket: Bucket, entries: list[Entry], total: int, kept: list[str | None] | None
+) -> list[Entry]:
+    """``entries`` with what their board adds to each: its ``tier`` and its ``metadata``.
+
+    Tiers come from the entries' ranks and ``total`` (``tiers``), so both stores give
+    the same. ``kept`` is each entry's metadata as the store answered it (None where
+    Redis has not been filled yet: read from PostgreSQL's primary and filled, see
+    ``entry_metadata_fill``). A board that uses neither gets ``entries`` back as they were.
+    """
+    board_tiers = tiers.board_tiers(board)
+    keeps = _keeps_metadata(board)
+    if board_tiers is None and not keeps:
+        return entries
+    metadata: list[str | None] = list(kept) if keeps and kept is not None else [None] * len(entries)
+    if keeps and None in metadata:
+        _metadata_load(board, bucket, entries, metadata)
+    decorated = []
+    for entry, raw in zip(entries, metadata, strict=True):
+        extras: list[tuple[str, object]] = []
+        if board_tiers is not None:
+            extras.append(("tier", board_tiers.tier_of(score=entry.score, rank=entry.rank, total=total)))
+        if keeps:
+            extras.append(("metadata", json.loads(raw) if raw else {}))
+        decorated.append(replace(entry, extras=tuple(extras)))
+    return decorated
+
+
+def _extras_unranked(board: Board) -> tuple[tuple[str, object], ...]:
+    """What a board adds to a player's rank answer when they are not ranked: the same keys, null."""
+    names = (["tier"] if tiers.board_tiers(board) else []) + (["metadata"] if _keeps_metadata(board) else [])
+    return tuple((name, None) for name in names)
+
+
+def _metadata_load(board: Board, bucket: Bucket, entries: list[Entry], metadata: list[str | None]) -> None:
+    """Fill the gaps of ``metadata`` from PostgreSQL's primary, and Redis with them (best effort)."""
+    missing = {entry.user_id: index for index, entry in enumerate(entries) if metadata[index] is None}
+    rows = _standings(board, bucket).filter(user_id__in=list(missing)).values_list("user_id", "score", "metadata")
+    loaded: list[tuple[str, int, str]] = []
+    for user_id, score, raw in cast(Iterable[tuple[str, int, object]], rows):
+        metadata[missing[user_id]] = _compact(raw)
+        loaded.append((user_id, score, _compact(raw)))
+    try:
+        store_buckets.entry_metadata_fill(
+            board_slug=board.slug,
+            period=bucket.period,
+            bucket=bucket.key,
+            entries=loaded,
+            expire_at=bucket_expire_at(bucket),
+        )
+    except RedisUnavailable as exc:
+        logger.warning("could not keep entries' metadata of %s in Redis: %s", board.slug, exc)
 
 
 # --------------------------------------------------------------------------- Redis first
@@ -188,6 +265,7 @@ def leaderboard_page(
             offset=offset,
             limit=limit,
             higher_is_better=board.higher_is_better,
+            metadata=_keeps_metadata(board),
         ),
         board=board,
         bucket=bucket,
@@ -195,6 +273,7 @@ def leaderboard_page(
     cached = found is not None
     result = found if found is not None else _pg_range(board, bucket, offset, limit, db=replica.reads())
     entries = ranked(result.items, start=offset, first_better=result.first_better)
+    entries = _with_extras(board, bucket, entries, result.total, result.metadata)
     return LeaderboardPage(board, bucket, entries, result.total, cached, offset, limit)
 
 
@@ -213,6 +292,7 @@ def leaderboard_around(
             member=user_id,
             count=count,
             higher_is_better=board.higher_is_better,
+            metadata=_keeps_metadata(board),
         ),
         board=board,
         bucket=bucket,
@@ -222,6 +302,7 @@ def leaderboard_around(
     if result.start < 0:
         return LeaderboardPage(board, bucket, [], result.total, cached, 0, 2 * count + 1)
     entries = ranked(result.items, start=result.start, first_better=result.first_better)
+    entries = _with_extras(board, bucket, entries, result.total, result.metadata)
     return LeaderboardPage(board, bucket, entries, result.total, cached, result.start, 2 * count + 1)
 
 
@@ -237,6 +318,7 @@ def leaderboard_members(*, board: Board, period: str, user_ids: list[str], at: d
             bucket=bucket.key,
             members=wanted,
             higher_is_better=board.higher_is_better,
+            metadata=_keeps_metadata(board),
         ),
         board=board,
         bucket=bucket,
@@ -247,6 +329,8 @@ def leaderboard_members(*, board: Board, period: str, user_ids: list[str], at: d
         [Entry(uid, score, rank) for uid, (score, rank) in result.found.items()],
         higher_is_better=board.higher_is_better,
     )
+    kept = None if result.metadata is None else [result.metadata.get(e.user_id) for e in entries]
+    entries = _with_extras(board, bucket, entries, result.total, kept)
     unranked = [uid for uid in wanted if uid not in result.found]
     return MembersPage(board, bucket, entries, unranked, result.total, cached)
 
@@ -263,6 +347,7 @@ def user_rank(*, board: Board, period: str, user_id: str, at: datetime | None = 
         entry.rank if entry else None,
         page.total,
         page.cached,
+        entry.extras if entry else _extras_unranked(board),
     )
 
 
@@ -399,7 +484,8 @@ def bucket_top_from_postgres(*, board: Board, bucket: Bucket, limit: int) -> tup
     Archives are written from it (``rollover``): never from a replica that may lag.
     """
     page = _pg_range(board, bucket, 0, limit, db=replica.PRIMARY)
-    return ranked(page.items, start=0, first_better=page.first_better), page.total
+    entries = ranked(page.items, start=0, first_better=page.first_better)
+    return _with_extras(board, bucket, entries, page.total, page.metadata), page.total
 
 
 # --------------------------------------------------------------------------- rank history
@@ -464,18 +550,16 @@ def user_history(
         .values_list("bucket_start", "score", "better", "participants", "ended", "played")[offset : offset + limit]
     )
     history.total = rows[0][5] if rows else (mine.count() if offset else 0)
+    board_tiers = tiers.board_tiers(board)
     for start, score, better, participants, ended, _ in rows:
         finished = bucket_starting(period, start, board.time_zone)
         end = ended or (min(finished.end, live.bucket.start) if finished.end else live.bucket.start)
+        rank = ranking.rank_from_better(better)
+        # The final tier, from the final rank among the bucket's participants (as its archive).
+        extras = (
+            () if board_tiers is None else (("tier", board_tiers.tier_of(score=score, rank=rank, total=participants)),)
+        )
         history.entries.append(
-            RankInfo(
-                board,
-                replace(finished, end=end),
-                user_id,
-                score,
-                ranking.rank_from_better(better),
-                participants,
-                cached=False,
-            )
+            RankInfo(board, replace(finished, end=end), user_id, score, rank, participants, cached=False, extras=extras)
         )
     return history

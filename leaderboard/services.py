@@ -47,15 +47,13 @@ from leaderboard_project.exceptions import (
 )
 
 from . import metrics, operators, signals
-from .models import SCORE_LIMIT, Board, ScoreEvent, Standing, SubmissionCount, in_buckets
+from .models import METADATA_MAX_BYTES, SCORE_LIMIT, Board, ScoreEvent, Standing, SubmissionCount, in_buckets
 from .periods import Bucket, Period, parse_period
 from .store import buckets as store_buckets
 from .store.connection import RedisUnavailable
 from .warming import bucket_expire_at, buckets_mark_for_repair, repair_soon
 
 logger = logging.getLogger(__name__)
-
-METADATA_MAX_BYTES = 4096
 
 
 # --------------------------------------------------------------------------- helpers
@@ -126,6 +124,8 @@ class SubmitResult:
     ranks: dict[str, int | None] = field(default_factory=dict)
     replayed: bool = False
     cache_updated: bool = False
+    # Period -> the entry's metadata PostgreSQL kept (compact JSON), on boards whose entries carry it.
+    metadata: dict[str, str] | None = None
 
 
 def score_submit_as(
@@ -221,16 +221,27 @@ def _validate_submission(board: Board, value: Any, idempotency_key: str | None, 
             errors["metadata"] = "Must be a JSON object."
         elif len(json.dumps(metadata)) > METADATA_MAX_BYTES:
             errors["metadata"] = f"Must be at most {METADATA_MAX_BYTES} bytes of JSON."
+        elif board.entry_metadata_max_bytes and len(_compact(metadata)) > board.entry_metadata_max_bytes:
+            errors["metadata"] = (
+                f"Must be at most {board.entry_metadata_max_bytes} bytes of JSON on board {board.slug!r}, "
+                "whose entries carry it."
+            )
     if errors:
         raise InvalidInput(fields=errors)
 
 
+def _compact(metadata: Any) -> str:
+    """Metadata as the entries' stores keep it: compact JSON (what the per-board bound measures)."""
+    return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+
+
 def _submit_sql(board: Board) -> str:
-    return _submit_sql_for(operators.upsert_expression(board))
+    kept = operators.metadata_expression(board) if board.entry_metadata_max_bytes else None
+    return _submit_sql_for(operators.upsert_expression(board), kept)
 
 
 @functools.cache
-def _submit_sql_for(expr: str) -> str:
+def _submit_sql_for(expr: str, metadata_expr: str | None = None) -> str:
     board_table = Board._meta.db_table
     event_table = ScoreEvent._meta.db_table
     standing_table = Standing._meta.db_table
@@ -253,7 +264,14 @@ def _submit_sql_for(expr: str) -> str:
     # server-side binding, so PostgreSQL must know each type without a value.
     # ``pg_backend_pid()`` names the server process that ran it: through a pooler, not
     # the one the connection was opened with (``_backend_seen``).
+    # A board whose entries carry metadata keeps it on the standing too (``metadata_expr``:
+    # the submit's, or the old one where a ``best`` score did not improve) and returns it,
+    # so Redis mirrors what PostgreSQL holds, as it does with scores.
     user_table = get_user_model()._meta.db_table
+    md_column, md_value, md_set, md_returned = "", "", "", "NULL::jsonb"
+    if metadata_expr is not None:
+        md_column, md_value = ", metadata", ", %(metadata)s::jsonb"
+        md_set, md_returned = f"metadata = {metadata_expr},", "s.metadata"
     return f"""
         WITH u AS (
             SELECT banned_at IS NULL AS ok FROM {user_table} WHERE username = %(user)s::text
@@ -271,18 +289,19 @@ def _submit_sql_for(expr: str) -> str:
             ON CONFLICT (board_id, user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING id
         ), up AS (
-            INSERT INTO {standing_table} AS s (board_id, period, bucket_start, user_id, score, created_at, updated_at)
+            INSERT INTO {standing_table} AS s
+                (board_id, period, bucket_start, user_id, score, created_at, updated_at{md_column})
             SELECT %(board)s::bigint, u.period, u.bucket_start, %(user)s::text, %(value)s::bigint,
-                   %(now)s::timestamptz, %(now)s::timestamptz
+                   %(now)s::timestamptz, %(now)s::timestamptz{md_value}
             FROM unnest(%(periods)s::text[], %(starts)s::timestamptz[]) AS u(period, bucket_start)
             WHERE EXISTS (SELECT 1 FROM ev)
             ON CONFLICT (board_id, period, bucket_start, user_id) DO UPDATE
-            SET score = {expr},
+            SET {md_set} score = {expr},
                 updated_at = CASE WHEN {expr} IS DISTINCT FROM s.score THEN EXCLUDED.updated_at ELSE s.updated_at END
-            RETURNING s.period, s.score
+            RETURNING s.period, s.score, {md_returned} AS metadata
         )
         SELECT (SELECT id FROM ev), (SELECT fresh FROM b), (SELECT accepts FROM b), (SELECT ok FROM u),
-               pg_backend_pid(), up.period, up.score
+               pg_backend_pid(), up.period, up.score, up.metadata
         FROM (SELECT 1) AS one LEFT JOIN up ON true
     """
 
@@ -505,10 +524,13 @@ def _submit_once(
                     return _replay(
                         board=board, user_id=user_id, value=value, idempotency_key=idempotency_key, metadata=metadata
                     )
-                scores = {period: int(score) for *_, period, score in rows}
+                scores = {row[5]: int(row[6]) for row in rows}
                 result = SubmitResult(event_id, board, user_id, value, now, scores)
                 if capped:
                     _submission_count(cursor, board, user_id, buckets)  # raises past the cap: all rolls back
+                if board.entry_metadata_max_bytes:
+                    # JSON text as PostgreSQL returned it (Django's connection loads jsonb as text).
+                    result.metadata = {row[5]: row[7] or "{}" for row in rows}
                 if idempotency_key is not None:
                     stored = {"event_id": event_id, "scores": scores, "created_at": now.isoformat()}
                     cursor.execute(
@@ -757,7 +779,13 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
     board = result.board
     now_iso = timezone.now().isoformat()
     writes = [
-        store_buckets.BucketWrite(b.period, b.key, result.scores[b.period], bucket_expire_at(b))
+        store_buckets.BucketWrite(
+            b.period,
+            b.key,
+            result.scores[b.period],
+            bucket_expire_at(b),
+            None if result.metadata is None else result.metadata[b.period],
+        )
         for b in buckets
         if b.period in result.scores
     ]
@@ -780,6 +808,7 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
         return
     result.cache_updated = True
     result.ranks = {w.period: (r[0] if r else None) for w, r in zip(writes, mirrored.ranks, strict=True)}
+    totals = {w.period: r[1] for w, r in zip(writes, mirrored.ranks, strict=True) if r}
     watched = {w.period for w, n in zip(writes, mirrored.subscribers, strict=True) if n > 0}
     if watched or mirrored.user_watching:
         signals.submit_mirrored.send(
@@ -789,6 +818,7 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
             user_id=result.user_id if mirrored.user_watching else "",
             scores=result.scores,
             all_ranks=result.ranks,
+            totals=totals,
         )
 
 
@@ -805,6 +835,10 @@ def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, 
     interleaves; the buckets' Redis copies are made cold afterwards.
     """
     aggregate = operators.event_aggregate(board)
+    # Entries keep the metadata of the event that set their score (boards whose entries carry it).
+    md_column, md_value = "", ""
+    if board.entry_metadata_max_bytes:
+        md_column, md_value = ", metadata", f", {operators.event_metadata_aggregate(board)}"
     counts: dict[str, int] = {}
     with transaction.atomic():
         board = Board.objects.select_for_update().get(pk=board.pk)
@@ -818,9 +852,9 @@ def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, 
                 cursor.execute(
                     f"""
                     INSERT INTO {Standing._meta.db_table}
-                        (board_id, period, bucket_start, user_id, score, created_at, updated_at)
+                        (board_id, period, bucket_start, user_id, score, created_at, updated_at{md_column})
                     SELECT %(board)s, %(period)s, %(start)s, e.user_id, {aggregate},
-                           MIN(e.created_at), MAX(e.created_at)
+                           MIN(e.created_at), MAX(e.created_at){md_value}
                     FROM {ScoreEvent._meta.db_table} e
                     WHERE e.board_id = %(board)s AND e.created_at >= %(start)s
                       AND (%(end)s::timestamptz IS NULL OR e.created_at < %(end)s)

@@ -14,8 +14,9 @@ bucket_finalised = Signal()
 
 # A submit reached Redis and somebody watches live (``services``, after the commit): sent with
 # ``board``, ``ranks`` (period -> rank, only the periods somebody watches), ``user_id`` (set only
-# when that user has a live subscription), ``scores`` (period -> score) and ``all_ranks``. The
-# live updates (``broadcasts``) receive it: the services below them never import them.
+# when that user has a live subscription), ``scores`` (period -> score), ``all_ranks`` and
+# ``totals`` (period -> entries in the bucket). The live updates (``broadcasts``) receive it:
+# the services below them never import them.
 submit_mirrored = Signal()
 
 # A period's standings changed other than by a submit (a manual reset, a moderation): sent

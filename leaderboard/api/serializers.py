@@ -4,7 +4,10 @@ import functools
 from datetime import UTC
 
 from django.conf import settings as django_settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from accounts.models import handle_validator
 from leaderboard.models import SCORE_LIMIT, Board
@@ -107,10 +110,45 @@ class BoardDetailSerializer(BoardSerializer):
         read_only_fields = fields
 
 
+_TIER_HELP = (
+    "The entry's tier, on boards that define tiers (absent elsewhere): by score, or by percentile "
+    "(100 * rank / total at most the tier's cutoff); null when it reaches none."
+)
+_METADATA_HELP = (
+    "On boards whose entries carry metadata (absent elsewhere): the metadata of the submit that set this "
+    "score (best, set) or of the latest submit (increment); {} when it had none."
+)
+
+
+class _Extra(serializers.Field):
+    """What a board adds to its entries (``ranking.Entry.extras``): absent where the board adds nothing."""
+
+    def get_attribute(self, instance: object) -> object:
+        extras = dict(getattr(instance, "extras", ()))
+        if self.field_name not in extras:
+            raise SkipField()
+        return extras[self.field_name]
+
+    def to_representation(self, value: object) -> object:
+        return value
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class TierField(_Extra):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class MetadataField(_Extra):
+    pass
+
+
 class EntrySerializer(serializers.Serializer):
     user_id = serializers.CharField()
     score = serializers.IntegerField()
     rank = serializers.IntegerField()
+    tier = TierField(required=False, help_text=_TIER_HELP)
+    metadata = MetadataField(required=False, help_text=_METADATA_HELP)
 
 
 class LeaderboardPageSerializer(serializers.Serializer):
@@ -146,6 +184,8 @@ class RankSerializer(serializers.Serializer):
         allow_null=True, help_text="Percent of ranked users this user ranks at or above (100 = first)."
     )
     cached = serializers.BooleanField()
+    tier = TierField(required=False, help_text=_TIER_HELP + " Null when unranked.")
+    metadata = MetadataField(required=False, allow_null=True, help_text=_METADATA_HELP + " Null when unranked.")
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -157,6 +197,10 @@ class HistoryEntrySerializer(serializers.Serializer):
     participants = serializers.IntegerField(source="total", help_text="Ranked players in the bucket.")
     percentile = serializers.FloatField(
         allow_null=True, help_text="Percent of ranked players this player ranks at or above (100 = first)."
+    )
+    tier = serializers.CharField(
+        allow_null=True,
+        help_text="The player's tier (final, for a finished bucket), on boards that define tiers; else null.",
     )
 
 
@@ -254,6 +298,18 @@ def page_payload(page) -> dict:
     }
 
 
+def members_payload(page) -> dict:
+    return {
+        "board": page.board.slug,
+        "period": page.bucket.period,
+        "bucket": _bucket_payload(page.bucket),
+        "total": page.total,
+        "cached": page.cached,
+        "entries": [e.as_dict() for e in page.entries],
+        "unranked": page.unranked,
+    }
+
+
 def submit_payload(result) -> dict:
     return {
         "event_id": result.event_id,
@@ -280,4 +336,6 @@ def rank_payload(info) -> dict:
         "total": info.total,
         "percentile": info.percentile,
         "cached": info.cached,
+        # What the board adds to entries (tier, metadata): absent on boards that add nothing.
+        **dict(info.extras),
     }

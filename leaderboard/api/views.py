@@ -161,13 +161,13 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
 
     @extend_schema(parameters=[s.MembersQuerySerializer], responses=s.MembersPageSerializer, tags=["leaderboards"])
     @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/users")
-    def members(self, request: Request, slug: str, period: str) -> Response:
+    def members(self, request: Request, slug: str, period: str) -> HttpResponse:
         board = self.get_board()
         params = query(s.MembersQuerySerializer, request)
         page = selectors.leaderboard_members(
             board=board, period=services.period_check(board=board, period=period), user_ids=params["user_ids"]
         )
-        return Response(s.MembersPageSerializer(page).data)
+        return json_response(s.members_payload(page))
 
     @extend_schema(responses=s.RankSerializer, tags=["leaderboards"])
     @action(detail=True, methods=["get"], url_path=f"leaderboard/{PERIOD}/rank/{USER_ID}")

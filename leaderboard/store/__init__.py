@@ -14,6 +14,9 @@ may touch them together)::
 
     P:{b:<slug>}:z:<period>:<bucket>        sorted set: member = user id, score = standing
     P:{b:<slug>}:ready:<period>:<bucket>    "the sorted set is complete" (set by warming)
+    P:{b:<slug>}:md:<period>:<bucket>       hash: member -> the entry's metadata (compact JSON), on
+                                            boards whose entries carry it; written by submits, filled
+                                            from PostgreSQL by reads, dropped when the bucket warms
     P:{b:<slug>}:tmp:<period>:<bucket>:<t>  a sorted set being warmed (an hour at most)
     P:{b:<slug>}:u:<user id>                hash: the user's cached details on this board
                                             (<period> = score, <period>:b = its bucket,

@@ -43,6 +43,8 @@ class BucketWrite:
     bucket: str
     score: int
     expire_at: int
+    # The entry's metadata (compact JSON) on boards whose entries carry it, else None.
+    metadata: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,22 @@ def apply_submit(
     ``(rank, total)`` or ``None`` when the bucket is cold, and who is
     watching live (so nothing is broadcast to nobody). A submit whose event a
     moderation has fenced off (``member_sync``'s ``fence``: committed before the
-    player was removed or banned, mirrored after) writes nothing.
+    player was removed or banned, mirrored after) writes nothing. A write's
+    ``metadata`` is kept with the entry only if its score is the one the bucket
+    now holds (a late write whose score lost brings no metadata either).
     """
     key_list = [keys.user(board_slug, member), keys.live_user(board_slug, member), keys.fence(board_slug, member)]
-    args: list[str | int] = [member, zadd_flag, _hib(higher_is_better), user_ttl, updated_at, cached_at, event_id]
+    with_metadata = any(write.metadata is not None for write in writes)
+    args: list[str | int] = [
+        member,
+        zadd_flag,
+        _hib(higher_is_better),
+        user_ttl,
+        updated_at,
+        cached_at,
+        event_id,
+        "1" if with_metadata else "0",
+    ]
     for write in writes:
         key_list += [
             keys.bucket(board_slug, write.period, write.bucket),
@@ -83,6 +97,9 @@ def apply_submit(
             keys.live(board_slug, write.period, "subscribers"),
         ]
         args += [write.period, write.bucket, str(write.score), write.expire_at]
+        if with_metadata:
+            key_list.append(keys.entry_metadata(board_slug, write.period, write.bucket))
+            args.append(write.metadata or "{}")
     per_bucket, user_watching = run(scripts.SUBMIT, keys=key_list, args=args)
     return SubmitMirror(
         ranks=[None if rank < 0 else (int(rank), int(total)) for rank, total, _ in per_bucket],
@@ -137,7 +154,11 @@ def member_sync(
     key_list = [keys.user(board_slug, member), keys.live_user(board_slug, member), keys.fence(board_slug, member)]
     args: list[str | int] = [member, "1" if forget_watch else "0", zadd_flag, "" if fence is None else fence, FENCE_TTL]
     for b in buckets:
-        key_list += (keys.bucket(board_slug, b.period, b.bucket), keys.ready(board_slug, b.period, b.bucket))
+        key_list += (
+            keys.bucket(board_slug, b.period, b.bucket),
+            keys.ready(board_slug, b.period, b.bucket),
+            keys.entry_metadata(board_slug, b.period, b.bucket),
+        )
         args += ("" if b.score is None else b.score, b.expire_at)
     return int(run(scripts.MEMBER_SYNC, keys=key_list, args=args))
 
@@ -173,14 +194,23 @@ def warm_add(*, staging_key: str, batch: Sequence[tuple[str, int]]) -> None:
 
 def warm_finish(*, board_slug: str, period: str, bucket: str, staging_key: str, expire_at: int) -> None:
     """Atomically replace the live bucket with the staging key and mark it ready."""
-    key_list = [staging_key, keys.bucket(board_slug, period, bucket), keys.ready(board_slug, period, bucket)]
+    key_list = [
+        staging_key,
+        keys.bucket(board_slug, period, bucket),
+        keys.ready(board_slug, period, bucket),
+        keys.entry_metadata(board_slug, period, bucket),
+    ]
     run(scripts.WARM_FINISH, keys=key_list, args=[expire_at])
 
 
 def bucket_invalidate(*, board_slug: str, period: str, bucket: str) -> None:
     """Make a bucket cold: the next read warms it again from PostgreSQL."""
     with guard():
-        client().delete(keys.ready(board_slug, period, bucket), keys.bucket(board_slug, period, bucket))
+        client().delete(
+            keys.ready(board_slug, period, bucket),
+            keys.bucket(board_slug, period, bucket),
+            keys.entry_metadata(board_slug, period, bucket),
+        )
 
 
 def bucket_is_ready(*, board_slug: str, period: str, bucket: str) -> bool:
@@ -243,6 +273,11 @@ def user_details_get(*, board_slug: str, user_id: str) -> UserDetails | None:
     return UserDetails(scores=scores, updated_at=raw.get("updated_at", ""), cached_at=raw.get("cached_at", ""))
 
 
+def entry_metadata_forget(*, board_slug: str) -> int:
+    """Drop the entries' metadata Redis keeps for every bucket of a board (reads fill it again)."""
+    return keys_delete(keys.entry_metadata_pattern(board_slug))
+
+
 def board_users_forget(*, board_slug: str) -> int:
     """Drop every cached user detail of a board (after a rebuild)."""
     return keys_delete(keys.board_users_pattern(board_slug))
@@ -259,45 +294,103 @@ class RangeResult:
     start: int
     first_better: int
     items: list[tuple[str, int]]
+    # Asked for (boards whose entries carry metadata): each item's metadata as compact JSON,
+    # None where the store does not hold it (Redis: not filled yet).
+    metadata: list[str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MembersResult:
     total: int
     found: dict[str, tuple[int, int]]  # user id -> (score, rank)
+    metadata: dict[str, str | None] | None = None  # as ``RangeResult.metadata``, by user id
+
+
+def _read_keys(board_slug: str, period: str, bucket: str, metadata: bool) -> list[str]:
+    key_list = [keys.bucket(board_slug, period, bucket), keys.ready(board_slug, period, bucket)]
+    if metadata:
+        key_list.append(keys.entry_metadata(board_slug, period, bucket))
+    return key_list
+
+
+def _metadata(raw: Sequence[str | None], metadata: bool) -> list[str | None] | None:
+    return [value or None for value in raw] if metadata else None
 
 
 def top_range(
-    *, board_slug: str, period: str, bucket: str, offset: int, limit: int, higher_is_better: bool
+    *,
+    board_slug: str,
+    period: str,
+    bucket: str,
+    offset: int,
+    limit: int,
+    higher_is_better: bool,
+    metadata: bool = False,
 ) -> RangeResult | None:
-    """A page of a bucket in rank order, or None when the bucket is cold."""
-    key_list = [keys.bucket(board_slug, period, bucket), keys.ready(board_slug, period, bucket)]
+    """A page of a bucket in rank order (with the entries' metadata if asked), or None when the bucket is cold."""
+    key_list = _read_keys(board_slug, period, bucket, metadata)
     raw = run(scripts.TOP, keys=key_list, args=[offset, limit, _hib(higher_is_better)])
     if raw[0] == 0:
         return None
-    return RangeResult(total=int(raw[1]), start=offset, first_better=int(raw[2]), items=_pairs(raw[3]))
+    return RangeResult(int(raw[1]), offset, int(raw[2]), _pairs(raw[3]), _metadata(raw[4], metadata))
 
 
 def around_range(
-    *, board_slug: str, period: str, bucket: str, member: str, count: int, higher_is_better: bool
+    *,
+    board_slug: str,
+    period: str,
+    bucket: str,
+    member: str,
+    count: int,
+    higher_is_better: bool,
+    metadata: bool = False,
 ) -> RangeResult | None:
     """``count`` entries above and below ``member`` (``ranking.window``); ``start`` is -1 when unranked."""
-    key_list = [keys.bucket(board_slug, period, bucket), keys.ready(board_slug, period, bucket)]
+    key_list = _read_keys(board_slug, period, bucket, metadata)
     raw = run(scripts.AROUND, keys=key_list, args=[member, count, _hib(higher_is_better)])
     if raw[0] == 0:
         return None
-    return RangeResult(total=int(raw[1]), start=int(raw[2]), first_better=int(raw[3]), items=_pairs(raw[4]))
+    found = raw[5] if len(raw) > 5 else []
+    return RangeResult(int(raw[1]), int(raw[2]), int(raw[3]), _pairs(raw[4]), _metadata(found, metadata))
 
 
 def members_ranks(
-    *, board_slug: str, period: str, bucket: str, members: Sequence[str], higher_is_better: bool
+    *,
+    board_slug: str,
+    period: str,
+    bucket: str,
+    members: Sequence[str],
+    higher_is_better: bool,
+    metadata: bool = False,
 ) -> MembersResult | None:
     """Score and rank of each of ``members`` that is ranked, or None when cold."""
-    key_list = [keys.bucket(board_slug, period, bucket), keys.ready(board_slug, period, bucket)]
+    key_list = _read_keys(board_slug, period, bucket, metadata)
     raw = run(scripts.MEMBERS, keys=key_list, args=[_hib(higher_is_better), *members])
     if raw[0] == 0:
         return None
-    return MembersResult(total=int(raw[1]), found={m: (_score(s), int(r)) for m, s, r in raw[2]})
+    found = {m: (_score(s), int(r)) for m, s, r in raw[2]}
+    kept = None
+    if metadata:
+        kept = dict(zip(found, _metadata(raw[3], metadata) or [], strict=True))
+    return MembersResult(total=int(raw[1]), found=found, metadata=kept)
+
+
+def entry_metadata_fill(
+    *, board_slug: str, period: str, bucket: str, entries: Sequence[tuple[str, int, str]], expire_at: int
+) -> int:
+    """Keep entries' metadata read from PostgreSQL (member, score, compact JSON) where Redis has none.
+
+    A member's is kept only while it still holds that score and no submit wrote
+    one meanwhile, so a read never brings back an older entry's metadata.
+    Returns how many were kept.
+    """
+    if not entries:
+        return 0
+    args: list[str | int] = [expire_at]
+    for member, score, metadata in entries:
+        args += (member, str(score), metadata)
+    key_list = [keys.bucket(board_slug, period, bucket), keys.entry_metadata(board_slug, period, bucket)]
+    return int(run(scripts.METADATA_FILL, keys=key_list, args=args))
 
 
 def bucket_members(*, board_slug: str, period: str, bucket: str, batch: int = 5000) -> Iterable[list[tuple[str, int]]]:

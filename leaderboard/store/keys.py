@@ -28,6 +28,11 @@ def ready(board_slug: str, period: str, bucket: str) -> str:
     return f"{_tag(board_slug)}:ready:{period}:{bucket}"
 
 
+def entry_metadata(board_slug: str, period: str, bucket: str) -> str:
+    """A bucket's entries' metadata (a hash: member -> compact JSON), on boards whose entries carry it."""
+    return f"{_tag(board_slug)}:md:{period}:{bucket}"
+
+
 def warming(board_slug: str, period: str, bucket: str, token: str) -> str:
     return f"{_tag(board_slug)}:tmp:{period}:{bucket}:{token}"
 
@@ -102,6 +107,10 @@ def repair_pending() -> str:
 
 def board_pattern(board_slug: str) -> str:
     return f"{_tag(board_slug)}:*"
+
+
+def entry_metadata_pattern(board_slug: str) -> str:
+    return f"{_tag(board_slug)}:md:*"
 
 
 def board_users_pattern(board_slug: str) -> str:

@@ -1,5 +1,7 @@
 -- Replace a bucket with its warmed copy and mark it ready, atomically (buckets.warm_finish).
--- KEYS: warming set, sorted set, ready key; ARGV: expire-at
+-- KEYS: warming set, sorted set, ready key, entries' metadata; ARGV: expire-at
+-- The metadata hash is dropped: reads fill it again from PostgreSQL (buckets.entry_metadata_fill).
+redis.call('DEL', KEYS[4])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('RENAME', KEYS[1], KEYS[2])
   redis.call('EXPIREAT', KEYS[2], ARGV[1])
