@@ -35,7 +35,7 @@ fuzz: $(STAMP)
 
 # mypy with django-stubs and djangorestframework-stubs over every app (settings are imported, no server is started:
 # placeholder URLs unless DATABASE_URL / REDIS_URL are set)
-TYPED_PACKAGES = $(wildcard accounts leaderboard reports rewards seeds devtools leaderboard_project)
+TYPED_PACKAGES = $(wildcard accounts leaderboard reports rewards leagues seeds devtools leaderboard_project)
 MYPY = DATABASE_URL=$${DATABASE_URL:-postgres://localhost/typecheck} REDIS_URL=$${REDIS_URL:-redis://localhost/0} \
 	$(VENV)/bin/mypy $(TYPED_PACKAGES)
 

@@ -63,6 +63,7 @@ def test_missing_boards_leagues_and_players_are_404_json_with_a_message():
         "/api/v1/boards/arena/leagues/daily/me": "on the weekly period",
         "/api/v1/boards/arena/leagues/weekly/me": "first score of the period",
         "/api/v1/boards/arena/leagues/weekly/0/1": "No league 1 at level 0",
+        "/api/v1/boards/arena/leagues/weekly/99999999999999999999/1": "No league 1 at level",
     }
     for url, message in cases.items():
         response = client.get(url)

@@ -29,7 +29,8 @@ def test_a_filled_league_lists_in_rank_order_and_late_writes_never_regress():
     assert store.league_add(league=KEY, member="ann", score=8, zadd_flag="GT", expire_at=EXPIRE)
     assert store.league_read(league=KEY, higher_is_better=True) == [("bob", 9), ("ann", 8), ("cid", 5)]
     assert store.league_add(league=KEY, member="bob", score=1, zadd_flag="", expire_at=EXPIRE)  # set: last wins
-    assert store.league_read(league=KEY, higher_is_better=True)[-1] == ("bob", 1)
+    found = store.league_read(league=KEY, higher_is_better=True)
+    assert found is not None and found[-1] == ("bob", 1)
     assert client().expiretime(KEY.names()[0]) == EXPIRE
     assert client().expiretime(KEY.names()[1]) == EXPIRE
 
