@@ -68,7 +68,9 @@ _snapshot = database_sync_to_async(_read_snapshot, thread_sensitive=False)
 @database_sync_to_async
 def _rank(board, period: str, user_id: str) -> dict[str, Any]:
     info = selectors.user_rank(board=board, period=period, user_id=user_id)
-    return {"rank": info.rank, "score": info.score, "total": info.total}
+    # On boards with tiers, the tier too (null when unranked), as every later rank_update.
+    tier = {"tier": info.tier} if any(name == "tier" for name, _ in info.extras) else {}
+    return {"rank": info.rank, "score": info.score, "total": info.total, **tier}
 
 
 def _count_watcher(slug: str, period: str, user_id: str, delta: int) -> None:

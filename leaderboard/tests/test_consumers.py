@@ -285,3 +285,28 @@ def test_a_stalled_client_holds_up_nobody_and_gets_the_latest_state_when_it_drai
     assert slow_before == []
     # The send that was stuck, then straight to the latest state: nothing piled up in between.
     assert [m["entries"][0]["score"] for m in slow_after] == [11, 13]
+
+
+def test_live_updates_on_a_board_with_tiers_carry_each_entrys_tier_and_the_players_own():
+    board = BoardFactory(tier_basis="score", tiers=[{"name": "Gold", "cutoff": 45}, {"name": "Rest", "cutoff": None}])
+    seed(board, {"ann": 50, "bob": 40})
+    user = UserFactory(username="zoe")
+    token = str(AccessToken.for_user(user))
+
+    async def scenario():
+        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/monthly/?token={token}")
+        await ws.connect()
+        hello = await updates(ws, seconds=1.0)
+        await submit(board=board, user_id="zoe", value=45)
+        after = await updates(ws, seconds=1.5)
+        await ws.disconnect()
+        return hello, after
+
+    hello, after = run(scenario)
+    first = next(m for m in hello if m["type"] == "leaderboard_update")
+    assert [(e["user_id"], e["tier"]) for e in first["entries"]] == [("ann", "Gold"), ("bob", "Rest")]
+    assert next(m for m in hello if m["type"] == "rank_update")["tier"] is None  # not ranked yet
+    top = [m for m in after if m["type"] == "leaderboard_update"][-1]
+    assert [(e["user_id"], e["tier"]) for e in top["entries"]] == [("ann", "Gold"), ("zoe", "Gold"), ("bob", "Rest")]
+    ranks = [m for m in after if m["type"] == "rank_update"]
+    assert [(m["rank"], m["tier"]) for m in ranks] == [(2, "Gold")]

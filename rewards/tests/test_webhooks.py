@@ -310,3 +310,26 @@ def test_the_sweep_is_scheduled_every_minute():
     importlib.import_module("rewards.migrations.0002_delivery_sweep").create_schedule(apps, None)
     task = PeriodicTask.objects.get(task="rewards.tasks.sweep_deliveries")
     assert (task.interval.every, task.interval.period, task.enabled) == (60, "seconds", True)
+
+
+def test_the_payload_of_a_board_with_tiers_and_metadata_carries_each_entrys_final_tier_and_metadata(receiver):
+    board = BoardFactory(
+        time_zone="UTC",
+        periods=["daily"],
+        tier_basis="percentile",
+        tiers=[{"name": "Gold", "cutoff": 50}, {"name": "Rest", "cutoff": None}],
+        entry_metadata_max_bytes=64,
+    )
+    for user_id, value in (("ann", 9), ("bob", 7), ("cy", 5)):
+        UserFactory(username=user_id)
+        services.score_submit(board=board, user_id=user_id, value=value, at=PLAYED, metadata={"car": user_id})
+    endpoint_for(board, receiver)
+    rollover.buckets_finalise_ended(now=AFTER)
+    body = json.loads(receiver.received[0].body)
+    # Of 3 players the top 50 % is rank 1 only (100 * 2 / 3 > 50).
+    assert body["top"] == [
+        {"user_id": "ann", "score": 9, "rank": 1, "tier": "Gold", "metadata": {"car": "ann"}},
+        {"user_id": "bob", "score": 7, "rank": 2, "tier": "Rest", "metadata": {"car": "bob"}},
+        {"user_id": "cy", "score": 5, "rank": 3, "tier": "Rest", "metadata": {"car": "cy"}},
+    ]
+    assert body["winners"] == body["top"][:1]
