@@ -19,6 +19,7 @@ from leaderboard_project.exceptions import Conflict, InvalidInput, NotFound
 
 from .models import Board, PeriodArchive
 from .rollover import period_reset
+from .services import board_submits_exclude
 
 # What an API caller may set; ``slug`` is the board's identity (Redis keys carry it) and
 # ``period_resets`` belongs to ``rollover.period_reset``.
@@ -148,6 +149,8 @@ def board_update(*, board: Board, fields: dict[str, Any]) -> Board:
     """
     changed = [name for name in EDITABLE_FIELDS if name in fields]
     with transaction.atomic():
+        # Submits in flight commit first (so the history checks see their standings), as a reset does.
+        board_submits_exclude(board_id=board.pk)
         board = Board.objects.select_for_update().get(pk=board.pk)
         for name in changed:
             setattr(board, name, fields[name])

@@ -298,9 +298,33 @@ class SubmissionCount(models.Model):
 
 
 class ScoreEvent(models.Model):
-    """One accepted submission: append-only audit trail and game-session record."""
+    """One accepted submission: append-only audit trail and game-session record.
 
-    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="events")
+    ``board`` and ``user`` are relations without database constraints (``db_constraint=False``):
+    a foreign key would check the referenced row on every insert and share-lock it at commit,
+    and two submits holding the board row's lock at once make PostgreSQL create a multixact
+    (docs/scaling.md). References stay valid all the same:
+
+    * the submit statement writes only for a player and a board it found (``u``, and
+      ``leaderboard_board_submits_admit``, under the board's shared advisory lock), the player's
+      row share-locked until it commits; rebuilds and restores write only users their events name;
+    * deleting either parent is refused: the ORM's ``PROTECT``, and in the database the deferred
+      constraint triggers of migration 0009 (``leaderboard_user_refs``, ``leaderboard_board_refs``),
+      checked at commit like a foreign key, a board's after waiting for submits in flight;
+    * renaming a user (the column holds the username) is refused by the same trigger while
+      events or standings still name the old id; an erasure renames them first
+      (``moderation.player_erase``).
+
+    Neither relation has a single-column index: ``scoreevent_user_time`` leads with the user.
+    The board leads only partial indexes (``scoreevent_board_time``: counted events;
+    ``scoreevent_idempotency_unique``: keyed ones), so a query by board alone (a board's
+    deletion check, a scratch board's clean-up) scans the table: rare, and cheaper than an
+    index entry on every submit.
+    """
+
+    board = models.ForeignKey(
+        Board, on_delete=models.PROTECT, related_name="events", db_constraint=False, db_index=False
+    )
     # The foreign key points at the username (``to_field``): its column holds the user id, a string.
     user_id: str
     user = models.ForeignKey(
@@ -309,6 +333,8 @@ class ScoreEvent(models.Model):
         to_field="username",
         db_column="user_id",
         related_name="score_events",
+        db_constraint=False,
+        db_index=False,
     )
     value = models.BigIntegerField()
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
@@ -365,9 +391,16 @@ class Standing(models.Model):
 
     The seeds' daily/weekly/monthly/yearly pomodoro counters are these rows.
     ``user`` stores the public user id, so ranking never needs a join.
+
+    ``board`` and ``user`` have no database constraint and no index of their own, for the
+    reasons ``ScoreEvent`` gives (the same triggers refuse orphaning a standing); the
+    composite indexes lead with them: ``standing_rank`` and ``standing_unique_user`` with
+    the board, ``standing_user`` with the user.
     """
 
-    board = models.ForeignKey(Board, on_delete=models.PROTECT, related_name="standings")
+    board = models.ForeignKey(
+        Board, on_delete=models.PROTECT, related_name="standings", db_constraint=False, db_index=False
+    )
     period = models.CharField(max_length=16, choices=Period.choices)
     bucket_start = models.DateTimeField()
     # The foreign key points at the username (``to_field``): its column holds the user id, a string.
@@ -378,6 +411,8 @@ class Standing(models.Model):
         to_field="username",
         db_column="user_id",
         related_name="standings",
+        db_constraint=False,
+        db_index=False,
     )
     score = models.BigIntegerField()
     # The metadata of the submit that set ``score`` (``best``, ``set``) or of the latest one

@@ -153,15 +153,18 @@ def _unarchived_starts(board: Board, period: str, before: datetime) -> list[date
 def period_reset(*, board: Board, period: str, triggered_by: str = "") -> PeriodArchive:
     """Archive the current bucket of ``period`` and restart it at zero, in both stores.
 
-    Atomic with respect to concurrent submits: the board row is locked FOR
-    UPDATE, which waits for submits in flight (they hold it FOR KEY SHARE) and
-    holds back new ones until the reset commits; those then see the new reset
-    and land in the new bucket. So every submit is either archived here or
-    counts in the new bucket, never both, never neither. The old bucket's
-    standings stay as history; its Redis key expires.
+    Atomic with respect to concurrent submits: the board's advisory lock is
+    taken exclusively (``services.board_submits_exclude``), which waits for
+    submits in flight (each holds it shared until it commits) and holds back new
+    ones until the reset commits; those then read the new resets and land in the
+    new bucket. So every submit is either archived here or counts in the new
+    bucket, never both, never neither. The board row is then locked FOR UPDATE
+    too, against a concurrent edit of the board (``boards.board_update``). The
+    old bucket's standings stay as history; its Redis key expires.
     """
     period = services.period_check(board=board, period=period)
     with transaction.atomic():
+        services.board_submits_exclude(board_id=board.pk)
         locked = Board.objects.select_for_update().get(pk=board.pk)
         now = timezone.now()
         bucket = locked.bucket(period, now)

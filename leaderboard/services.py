@@ -242,12 +242,17 @@ def _submit_sql(board: Board) -> str:
 
 @functools.cache
 def _submit_sql_for(expr: str, metadata_expr: str | None = None) -> str:
-    board_table = Board._meta.db_table
     event_table = ScoreEvent._meta.db_table
     standing_table = Standing._meta.db_table
-    # One round trip. ``b`` share-locks the board row: a manual reset holds it
-    # FOR UPDATE, so a submit either commits before a reset starts or sees the
-    # reset's new bucket; ``fresh`` says whether the buckets computed by the
+    # One round trip. ``b`` takes the board's shared advisory lock until the commit
+    # (``leaderboard_board_submits_admit``, migration 0009): a manual reset or a rebuild
+    # takes it exclusively (``board_submits_exclude``), so a submit either commits before
+    # one starts or sees its new bucket. The function reads the board row after the lock,
+    # with a snapshot of its own: this statement's snapshot was taken before any wait and
+    # would miss a reset committed meanwhile. A row lock (``FOR KEY SHARE``) did the same
+    # but made a multixact whenever two submits held it at once. No row of the board is
+    # locked, and no foreign key checks it: ``b`` yields no row for a missing board, and
+    # nothing is written. ``fresh`` says whether the buckets computed by the
     # caller still match the board's resets (if not, nothing is written and
     # the caller recomputes); ``accepts`` re-checks the board's activity and
     # bounds, which the caller validated against a copy cached for seconds (if
@@ -277,10 +282,8 @@ def _submit_sql_for(expr: str, metadata_expr: str | None = None) -> str:
             SELECT banned_at IS NULL AS ok FROM {user_table} WHERE username = %(user)s::text
             FOR KEY SHARE
         ), b AS (
-            SELECT period_resets = %(resets)s::jsonb AS fresh,
-                   is_active AND min_value <= %(value)s::bigint AND %(value)s::bigint <= max_value AS accepts
-            FROM {board_table} WHERE id = %(board)s::bigint
-            FOR KEY SHARE
+            SELECT fresh, accepts
+            FROM leaderboard_board_submits_admit(%(board)s::bigint, %(resets)s::jsonb, %(value)s::bigint)
         ), ev AS (
             INSERT INTO {event_table} (board_id, user_id, value, idempotency_key, metadata, submitted_by, created_at)
             SELECT %(board)s::bigint, %(user)s::text, %(value)s::bigint, %(key)s::text, %(metadata)s::jsonb,
@@ -825,14 +828,30 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
 # --------------------------------------------------------------------------- rebuilds
 
 
+def board_submits_exclude(*, board_id: int) -> None:
+    """Wait for the board's submits in flight and hold back new ones until this transaction ends.
+
+    The exclusive side of the board's advisory lock, whose shared side every submit
+    statement takes (``_submit_sql_for``). Call it inside ``transaction.atomic``,
+    before locking the board row (every holder takes the two in that order, so
+    they cannot deadlock), and read the board only after it: each later statement
+    sees what committed submits and resets wrote (READ COMMITTED).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT leaderboard_board_submits_exclude(%s)", [board_id])
+
+
 def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, int]:
     """Recompute the standings of every live bucket from the score events.
 
     The events are the audit trail, so this is the truth for the live
     buckets (voided events and banned players count for nothing); used after
-    bulk imports (``seed_demo``) and by operators. Runs in
-    one transaction that locks the board row like a reset, so no submit
-    interleaves; the buckets' Redis copies are made cold afterwards.
+    bulk imports (``seed_demo``) and by operators. Runs in one transaction that
+    holds the board's submits back like a reset (``board_submits_exclude``), so no
+    submit interleaves, and a reset waits for it or it for the reset; the
+    buckets' Redis copies are made cold afterwards. Every standing it writes names
+    a user whose events it counted: the references the database no longer checks
+    stay valid.
     """
     aggregate = operators.event_aggregate(board)
     # Entries keep the metadata of the event that set their score (boards whose entries carry it).
@@ -841,7 +860,8 @@ def standings_rebuild(*, board: Board, at: datetime | None = None) -> dict[str, 
         md_column, md_value = ", metadata", f", {operators.event_metadata_aggregate(board)}"
     counts: dict[str, int] = {}
     with transaction.atomic():
-        board = Board.objects.select_for_update().get(pk=board.pk)
+        board_submits_exclude(board_id=board.pk)
+        board = Board.objects.get(pk=board.pk)  # after the lock: with the resets it waited for
         buckets = board.live_buckets(at or timezone.now())
         with connection.cursor() as cursor:
             for bucket in buckets:

@@ -240,7 +240,7 @@ def test_a_lost_submit_still_running_on_the_server_is_stopped_before_it_is_run_a
     assert api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 1}, format="json").status_code == 201
 
     real = connection.settings_dict
-    # Another session holds the board row as a manual reset does: the submit waits behind it.
+    # Another session holds the board's submits back as a manual reset does: the submit waits behind it.
     holder = psycopg.connect(
         host="127.0.0.1",
         port=int(faulty_postgres.target[1]),
@@ -248,7 +248,7 @@ def test_a_lost_submit_still_running_on_the_server_is_stopped_before_it_is_run_a
         user=real["USER"],
         password=real["PASSWORD"] or None,
     )
-    holder.execute("SELECT 1 FROM leaderboard_board WHERE id = %s FOR UPDATE", [board.pk])
+    holder.execute("SELECT leaderboard_board_submits_exclude(%s)", [board.pk])
     threading.Timer(1.5, holder.commit).start()
     faulty_postgres.drop_all_in(0.5)
     response = api_client.post(f"/api/v1/boards/{board.slug}/scores", {"value": 5}, format="json")

@@ -3,6 +3,8 @@ exactly once; and ``score_submit_as``, the one submit every surface calls (targe
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -259,3 +261,166 @@ def test_a_trusted_server_submitting_as_itself_for_an_unknown_account_is_not_fou
     server.delete()  # the token's user is gone: it is never created back by its own submit
     with pytest.raises(NotFound):
         services.score_submit_as(board=board, caller=server, named=None, value=1)
+
+
+# --------------------------------------------------------------------------- the board's advisory lock
+
+
+def _session():
+    """A psycopg session of its own on the test database (not Django's connection), in a transaction."""
+    import psycopg
+    from django.db import connection
+
+    real = connection.settings_dict
+    return psycopg.connect(
+        host=real["HOST"] or None,
+        port=int(real["PORT"]) if real["PORT"] else None,
+        dbname=real["NAME"],
+        user=real["USER"],
+        password=real["PASSWORD"] or None,
+    )
+
+
+def _wait_until_someone_waits_for_an_advisory_lock(timeout: float = 10.0) -> None:
+    import time
+
+    with _session() as watcher:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            watcher.rollback()  # a new snapshot of pg_locks each time
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("nobody waited for the board's advisory lock")
+
+
+def _reset_while_a_statement_waits(board: Board, statement, new_resets: dict) -> object:
+    """Hold the board's exclusive lock, run ``statement()`` in a thread (it waits), commit new resets, join.
+
+    Returns what ``statement()`` returned. The resets committed while it waited for the lock.
+    """
+    import threading
+
+    found: list[object] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        from django.db import connection
+
+        try:
+            found.append(statement())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with _session() as holder:
+        holder.execute("SELECT leaderboard_board_submits_exclude(%s)", [board.pk])
+        thread = threading.Thread(target=run)
+        thread.start()
+        _wait_until_someone_waits_for_an_advisory_lock()
+        holder.execute(
+            f"UPDATE {Board._meta.db_table} SET period_resets = %s::jsonb WHERE id = %s",
+            [json.dumps(new_resets), board.pk],
+        )
+        holder.commit()
+    thread.join(30)
+    assert not errors, errors
+    return found[0]
+
+
+def test_a_statement_that_waits_for_a_lock_still_reads_the_board_as_of_its_start():
+    """The premise: in one statement, a lock taken inline does not refresh its snapshot (no EvalPlanQual).
+
+    So the submit statement cannot simply take the advisory lock in a CTE and read the board row itself.
+    """
+    from django.db import connection
+
+    board = BoardFactory(periods=["daily"])
+
+    def inline_lock() -> object:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(1279414852, %(board)s::integer))
+                SELECT b.period_resets FROM l, {Board._meta.db_table} b WHERE b.id = %(board)s
+                """,
+                {"board": board.pk},
+            )
+            return cursor.fetchone()[0]
+
+    seen = _reset_while_a_statement_waits(board, inline_lock, {"daily": "2026-11-30T12:00:00+00:00"})
+    assert (json.loads(seen) if isinstance(seen, str) else seen) == {}  # not the reset it waited for
+
+
+def test_the_submit_statement_reads_the_board_after_its_lock_in_a_snapshot_of_its_own():
+    """``leaderboard_board_submits_admit`` is VOLATILE: its read sees a reset committed while it waited."""
+    from django.db import connection
+
+    board = BoardFactory(periods=["daily"])
+    resets = {"daily": "2026-11-30T12:00:00+00:00"}
+
+    def admit() -> object:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT fresh FROM leaderboard_board_submits_admit(%s, %s::jsonb, 1)", [board.pk, json.dumps(resets)]
+            )
+            return cursor.fetchone()[0]
+
+    assert _reset_while_a_statement_waits(board, admit, resets) is True
+
+
+def test_a_submit_waiting_for_a_reset_lands_in_the_new_bucket():
+    """The submit computed its buckets before a reset committed: it sees the reset, writes nothing, and retries."""
+    from datetime import UTC, datetime, timedelta
+
+    board = BoardFactory(periods=["daily", "all_time"])
+    user = UserFactory()
+    stale = Board.objects.get(pk=board.pk)  # the submit's copy, from before the reset
+    reset_at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+
+    def submit() -> object:
+        return services.score_submit(board=stale, user_id=user.username, value=3)
+
+    result = _reset_while_a_statement_waits(board, submit, {"daily": reset_at.isoformat(), "daily.sequence": 2})
+    assert isinstance(result, services.SubmitResult)
+    assert result.scores == {"daily": 3, "all_time": 3}
+    daily = Standing.objects.get(board=board, period="daily")
+    assert daily.bucket_start == reset_at  # not the calendar day's bucket, which the stale copy computed
+    assert ScoreEvent.objects.filter(board=board).count() == 1
+
+
+def _multixacts() -> int:
+    """The cluster's next multixact id, as of a checkpoint taken now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+        cursor.execute("SELECT next_multixact_id::text::bigint FROM pg_control_checkpoint()")
+        return cursor.fetchone()[0]
+
+
+def test_concurrent_submits_to_one_board_create_no_multixact():
+    """300 submits from 3 connections at once: no row is share-locked by two of them (docs/scaling.md).
+
+    Each thread submits for players of its own: two submits of one player share-lock
+    the player's row (``u``), as they must against a moderation.
+    """
+    board = BoardFactory()
+    warm(board)
+    players = [[UserFactory().username for _ in range(10)] for _ in range(3)]
+    for mine in players:  # every standing exists: the submits below update, as most do
+        for user_id in mine:
+            services.score_submit(board=board, user_id=user_id, value=1)
+
+    def work(i: int) -> None:
+        for n in range(100):
+            services.score_submit(board=board, user_id=players[i][n % 10], value=1)
+
+    before = _multixacts()
+    in_threads(3, work)
+    assert _multixacts() - before == 0
+    assert ScoreEvent.objects.filter(board=board).count() == 330
