@@ -23,7 +23,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,6 +136,7 @@ def score_submit_as(
     value: int,
     idempotency_key: str | None = None,
     metadata: dict[str, Any] | None = None,
+    ranks: Collection[str] | None = None,
 ) -> SubmitResult:
     """A caller's submission: whom it is booked to, whether the caller may, then ``score_submit``.
 
@@ -157,6 +158,7 @@ def score_submit_as(
         metadata=metadata,
         submitted_by=caller.get_username(),
         create_user=_may_create_players(caller=caller, user_id=user_id),
+        ranks=ranks,
     )
 
 
@@ -419,11 +421,15 @@ def score_submit(
     submitted_by: str = "",
     at: datetime | None = None,
     create_user: bool = False,
+    ranks: Collection[str] | None = None,
 ) -> SubmitResult:
     """Record one submission in PostgreSQL, then mirror it into Redis.
 
     ``user_id`` must name an existing user, unless ``create_user`` (a trusted
     caller submitting for a player this service has not seen yet).
+    ``result.ranks`` has the new rank of each period in ``ranks`` (every
+    period when None) whose bucket Redis holds; ask only for what you answer:
+    each rank costs Redis a count (``_mirror_buckets``).
     Must not be called inside an outer transaction that may roll back after
     it returns: the Redis write is registered with ``on_commit``.
     """
@@ -431,7 +437,7 @@ def score_submit(
     refused = False
     for _attempt in range(5):
         try:
-            outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at)
+            outcome = _submit_once(board, user_id, value, idempotency_key, metadata, submitted_by, at, ranks)
         except NotSupportedError as exc:
             if not _stale_plan(exc) or connection.in_atomic_block:
                 raise
@@ -481,6 +487,7 @@ def _submit_once(
     metadata: dict[str, Any] | None,
     submitted_by: str,
     at: datetime | None,
+    ranks: Collection[str] | None = None,
 ) -> SubmitResult | None:
     now = at or timezone.now()
     buckets = board.live_buckets(now)
@@ -540,7 +547,7 @@ def _submit_once(
                         f"UPDATE {ScoreEvent._meta.db_table} SET result = %s::jsonb WHERE id = %s",
                         [json.dumps(stored), event_id],
                     )
-            transaction.on_commit(lambda: _mirror_submit(result, buckets, metadata))
+            transaction.on_commit(lambda: _mirror_submit(result, buckets, metadata, ranks))
     except IntegrityError as exc:
         if "standing_score_range" in str(exc):
             raise InvalidInput(
@@ -763,10 +770,15 @@ def _replay(
     )
 
 
-def _mirror_submit(result: SubmitResult, buckets: list[Bucket], metadata: dict[str, Any] | None = None) -> None:
+def _mirror_submit(
+    result: SubmitResult,
+    buckets: list[Bucket],
+    metadata: dict[str, Any] | None = None,
+    ranks: Collection[str] | None = None,
+) -> None:
     """After commit: one atomic Redis round trip for every bucket of the submit, then ``submit_committed``."""
     try:
-        _mirror_buckets(result, buckets)
+        _mirror_buckets(result, buckets, ranks)
     finally:
         signals.submit_committed.send(
             sender=Board,
@@ -778,7 +790,15 @@ def _mirror_submit(result: SubmitResult, buckets: list[Bucket], metadata: dict[s
         )
 
 
-def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
+def _mirror_buckets(result: SubmitResult, buckets: list[Bucket], ranks_for: Collection[str] | None = None) -> None:
+    """Mirror a committed submit into Redis; ``result.ranks`` gets the ranks of ``ranks_for`` (None: every period).
+
+    ``result.ranks`` holds exactly the periods asked for (None where the bucket is
+    cold), whoever watches. Redis counts a rank only for those, the periods
+    somebody watches (the live updates need them) and, when the user watches,
+    every period (their rank_update carries all): a rank count is the dearest part
+    of the script, and most callers want one period or none.
+    """
     board = result.board
     now_iso = timezone.now().isoformat()
     writes = [
@@ -788,6 +808,8 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
             result.scores[b.period],
             bucket_expire_at(b),
             None if result.metadata is None else result.metadata[b.period],
+            # A period's buckets end, so they expire at a fixed time (set when warmed); all-time ones roll.
+            expiry_fixed=b.end is not None,
         )
         for b in buckets
         if b.period in result.scores
@@ -803,6 +825,7 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
             cached_at=now_iso,
             user_ttl=store_buckets.USER_DETAILS_TTL,
             event_id=result.event_id,
+            ranks_for=ranks_for,
         )
     except RedisUnavailable as exc:
         metrics.REDIS_ERRORS.labels("submit").inc()
@@ -810,17 +833,18 @@ def _mirror_buckets(result: SubmitResult, buckets: list[Bucket]) -> None:
         buckets_mark_for_repair(board=board, buckets=buckets, reason=f"submit {result.event_id}: {exc}")
         return
     result.cache_updated = True
-    result.ranks = {w.period: (r[0] if r else None) for w, r in zip(writes, mirrored.ranks, strict=True)}
-    totals = {w.period: r[1] for w, r in zip(writes, mirrored.ranks, strict=True) if r}
+    computed = {w.period: rank for w, rank in zip(writes, mirrored.ranks, strict=True)}
+    result.ranks = {p: r for p, r in computed.items() if ranks_for is None or p in ranks_for}
+    totals = {w.period: t for w, t in zip(writes, mirrored.totals, strict=True) if t is not None}
     watched = {w.period for w, n in zip(writes, mirrored.subscribers, strict=True) if n > 0}
     if watched or mirrored.user_watching:
         signals.submit_mirrored.send(
             sender=Board,
             board=board,
-            ranks={p: r for p, r in result.ranks.items() if p in watched},
+            ranks={p: r for p, r in computed.items() if p in watched},
             user_id=result.user_id if mirrored.user_watching else "",
             scores=result.scores,
-            all_ranks=result.ranks,
+            all_ranks=computed,
             totals=totals,
         )
 

@@ -8,7 +8,7 @@ warms it and answers from PostgreSQL. Ranks follow ``leaderboard.ranking``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -45,11 +45,19 @@ class BucketWrite:
     expire_at: int
     # The entry's metadata (compact JSON) on boards whose entries carry it, else None.
     metadata: str | None = None
+    # True when ``expire_at`` is the one the bucket got when it warmed (a period's buckets end at a
+    # fixed time): then only a write that may create a key sets it. False: every write moves it on.
+    expiry_fixed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitMirror:
-    ranks: list[tuple[int, int] | None]
+    """What ``apply_submit`` found, per write in order, and whether the user watches live."""
+
+    # The member's rank; None in a cold bucket and where it was not computed (see ``apply_submit``).
+    ranks: list[int | None]
+    # The bucket's entries, only when the user watches (their rank_update's percentile tiers), else None.
+    totals: list[int | None]
     subscribers: list[int]
     user_watching: bool
 
@@ -65,18 +73,22 @@ def apply_submit(
     cached_at: str,
     user_ttl: int,
     event_id: int,
+    ranks_for: Collection[str] | None = None,
 ) -> SubmitMirror:
     """Write a committed submission to every warm bucket in one atomic round trip.
 
     Scores are the absolute values PostgreSQL committed. With a ``GT``/``LT``
     flag (operators whose score only moves one way) a late arrival can never
     overwrite a newer value, and a repeat is harmless. Returns, per bucket,
-    ``(rank, total)`` or ``None`` when the bucket is cold, and who is
-    watching live (so nothing is broadcast to nobody). A submit whose event a
-    moderation has fenced off (``member_sync``'s ``fence``: committed before the
-    player was removed or banned, mirrored after) writes nothing. A write's
-    ``metadata`` is kept with the entry only if its score is the one the bucket
-    now holds (a late write whose score lost brings no metadata either).
+    the member's new rank (``None`` when the bucket is cold) and who is
+    watching live (so nothing is broadcast to nobody). A rank is computed for
+    the periods in ``ranks_for`` (every period when None) and for every period
+    somebody watches; when the user watches, for every warm bucket, with its
+    total. A submit whose event a moderation has fenced off (``member_sync``'s
+    ``fence``: committed before the player was removed or banned, mirrored
+    after) writes nothing. A write's ``metadata`` is kept with the entry only if
+    its score is the one the bucket now holds (a late write whose score lost
+    brings no metadata either).
     """
     key_list = [keys.user(board_slug, member), keys.live_user(board_slug, member), keys.fence(board_slug, member)]
     with_metadata = any(write.metadata is not None for write in writes)
@@ -96,13 +108,21 @@ def apply_submit(
             keys.ready(board_slug, write.period, write.bucket),
             keys.live(board_slug, write.period, "subscribers"),
         ]
-        args += [write.period, write.bucket, str(write.score), write.expire_at]
+        args += [
+            write.period,
+            write.bucket,
+            str(write.score),
+            write.expire_at,
+            "fixed" if write.expiry_fixed else "roll",
+            "1" if ranks_for is None or write.period in ranks_for else "0",
+        ]
         if with_metadata:
             key_list.append(keys.entry_metadata(board_slug, write.period, write.bucket))
             args.append(write.metadata or "{}")
     per_bucket, user_watching = run(scripts.SUBMIT, keys=key_list, args=args)
     return SubmitMirror(
-        ranks=[None if rank < 0 else (int(rank), int(total)) for rank, total, _ in per_bucket],
+        ranks=[int(rank) if rank > 0 else None for rank, _, _ in per_bucket],
+        totals=[int(total) if total >= 0 else None for _, total, _ in per_bucket],
         subscribers=[int(subs) for _, _, subs in per_bucket],
         user_watching=int(user_watching) > 0,
     )

@@ -35,6 +35,17 @@ def test_a_submit_appends_an_event_and_updates_every_period_in_both_stores():
         assert redis_members(board, bucket) == {user.username: 7}
 
 
+def test_a_submit_ranks_only_the_periods_asked_for_and_writes_every_bucket_all_the_same():
+    board = BoardFactory()
+    warm(board)
+    user = UserFactory()
+    result = services.score_submit(board=board, user_id=user.username, value=7, ranks=["all_time"])
+    assert result.ranks == {"all_time": 1}
+    assert services.score_submit(board=board, user_id=user.username, value=1, ranks=()).ranks == {}
+    for bucket in board.live_buckets(result.created_at):
+        assert redis_members(board, bucket) == {user.username: 8}
+
+
 def test_fifty_threads_of_two_hundred_increments_total_exactly_ten_thousand():
     board = BoardFactory(max_value=10)
     warm(board)

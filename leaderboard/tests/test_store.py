@@ -159,3 +159,112 @@ def test_hosts_with_skewed_clocks_count_into_one_rate_window(monkeypatch):
     assert hits == 2  # the same window: Redis' clock decides, not the caller's
     assert 1 <= left <= 3600
     assert limits.count(scope="user", ident="skew", window=3600)[0] == 2
+
+
+# --------------------------------------------------------------------------- the submit script (apply_submit)
+
+FAR = 4_000_000_000  # an expire-at far ahead
+
+
+def warm_bucket(slug: str, period: str, bucket: str, scores: dict[str, int], expire_at: int = FAR) -> None:
+    buckets.warm_finish(
+        board_slug=slug,
+        period=period,
+        bucket=bucket,
+        staging_key=keys.warming(slug, period, bucket, "none"),
+        expire_at=expire_at,
+    )
+    if scores:
+        buckets.scores_apply(board_slug=slug, period=period, bucket=bucket, scores=scores.items(), zadd_flag="")
+        client().expireat(keys.bucket(slug, period, bucket), expire_at)
+
+
+def mirror(slug: str, member: str, writes: list[buckets.BucketWrite], *, flag: str = "GT", event_id: int = 10, **kw):
+    return buckets.apply_submit(
+        board_slug=slug,
+        member=member,
+        writes=writes,
+        zadd_flag=flag,
+        higher_is_better=True,
+        updated_at=f"u{event_id}",
+        cached_at=f"c{event_id}",
+        user_ttl=600,
+        event_id=event_id,
+        **kw,
+    )
+
+
+def test_a_submit_writes_every_warm_bucket_ranks_it_and_leaves_cold_ones_to_postgresql():
+    warm_bucket("sub", "daily", "d1", {"a": 50, "b": 30})
+    warm_bucket("sub", "all_time", "all", {"a": 50, "b": 30, "c": 90})
+    writes = [
+        buckets.BucketWrite("daily", "d1", 40, FAR, expiry_fixed=True),
+        buckets.BucketWrite("weekly", "w1", 40, FAR, expiry_fixed=True),  # cold: no ready key
+        buckets.BucketWrite("all_time", "all", 40, FAR),
+    ]
+    mirrored = mirror("sub", "me", writes)
+    assert mirrored.ranks == [2, None, 3]
+    assert mirrored.subscribers == [0, 0, 0] and not mirrored.user_watching
+    assert client().zscore(keys.bucket("sub", "daily", "d1"), "me") == 40
+    assert not client().exists(keys.bucket("sub", "weekly", "w1"))
+
+
+def test_a_guarded_submit_never_lowers_a_score_and_ranks_by_the_score_kept():
+    warm_bucket("guard", "all_time", "all", {"me": 80, "x": 60, "y": 90})
+    mirrored = mirror("guard", "me", [buckets.BucketWrite("all_time", "all", 70, FAR)], flag="GT")
+    assert client().zscore(keys.bucket("guard", "all_time", "all"), "me") == 80
+    assert mirrored.ranks == [2]  # 80's rank, not 70's
+    mirror("guard", "x", [buckets.BucketWrite("all_time", "all", 50, FAR)], flag="")
+    assert client().zscore(keys.bucket("guard", "all_time", "all"), "x") == 50  # no guard: the last write wins
+
+
+def test_the_users_cached_details_keep_each_periods_newest_score_and_bucket_its_times_and_ttl():
+    ukey = keys.user("details", "me")
+    warm_bucket("details", "daily", "d1", {})
+    mirror("details", "me", [buckets.BucketWrite("daily", "d1", 70, FAR, expiry_fixed=True)], event_id=1)
+    # A late, older write of the same bucket does not win; a new bucket does, even with a lower score.
+    mirror("details", "me", [buckets.BucketWrite("daily", "d1", 60, FAR, expiry_fixed=True)], event_id=2)
+    assert client().hgetall(ukey) == {
+        "daily": "70", "daily:b": "d1", "updated_at": "u2", "cached_at": "c2"
+    }  # fmt: skip
+    mirror("details", "me", [buckets.BucketWrite("daily", "d2", 5, FAR, expiry_fixed=True)], event_id=3)
+    assert client().hmget(ukey, "daily", "daily:b", "updated_at") == ["5", "d2", "u3"]
+    assert 0 < client().ttl(ukey) <= 600
+
+
+def test_a_fixed_expiry_is_set_by_the_write_that_creates_the_key_and_a_rolling_one_by_every_write():
+    warm_bucket("ttl", "daily", "d1", {}, expire_at=FAR)  # an empty bucket: the first write creates the set
+    warm_bucket("ttl", "all_time", "all", {"a": 1}, expire_at=FAR - 100)
+    daily, all_time = keys.bucket("ttl", "daily", "d1"), keys.bucket("ttl", "all_time", "all")
+    mirror("ttl", "me", [buckets.BucketWrite("daily", "d1", 1, FAR, expiry_fixed=True)])
+    assert client().expiretime(daily) == FAR
+    client().expireat(daily, FAR - 50)  # as the bucket's warm set it: a later write leaves it
+    mirror("ttl", "me", [buckets.BucketWrite("daily", "d1", 2, FAR, expiry_fixed=True)])
+    assert client().expiretime(daily) == FAR - 50
+    mirror("ttl", "me", [buckets.BucketWrite("all_time", "all", 2, FAR)])
+    assert client().expiretime(all_time) == FAR
+
+
+def test_ranks_are_counted_for_the_periods_asked_for_watched_or_all_when_the_user_watches():
+    for period in ("daily", "weekly", "all_time"):
+        warm_bucket("want", period, "k", {"a": 50, "b": 30})
+    writes = [buckets.BucketWrite(p, "k", 40, FAR) for p in ("daily", "weekly", "all_time")]
+    assert mirror("want", "me", writes, ranks_for=["all_time"]).ranks == [None, None, 2]
+    assert mirror("want", "me", writes, ranks_for=[]).ranks == [None, None, None]
+    client().set(keys.live("want", "weekly", "subscribers"), 2)
+    watched = mirror("want", "me", writes, ranks_for=[])
+    assert watched.ranks == [None, 2, None] and watched.subscribers == [0, 2, 0]
+    assert watched.totals == [None, None, None]  # totals only feed the watching user's tiers
+    client().set(keys.live_user("want", "me"), 1)
+    mine = mirror("want", "me", writes, ranks_for=[])
+    assert mine.user_watching and mine.ranks == [2, 2, 2] and mine.totals == [3, 3, 3]
+
+
+def test_a_submit_fenced_off_by_a_moderation_writes_nothing():
+    warm_bucket("fenced", "all_time", "all", {"a": 50})
+    client().set(keys.fence("fenced", "me"), 10)
+    mirrored = mirror("fenced", "me", [buckets.BucketWrite("all_time", "all", 40, FAR)], event_id=10)
+    assert mirrored.ranks == [None] and mirrored.subscribers == [0]
+    assert client().zscore(keys.bucket("fenced", "all_time", "all"), "me") is None
+    assert not client().exists(keys.user("fenced", "me"))
+    assert mirror("fenced", "me", [buckets.BucketWrite("all_time", "all", 40, FAR)], event_id=11).ranks == [2]
