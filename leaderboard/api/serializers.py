@@ -11,6 +11,7 @@ from rest_framework.fields import SkipField
 
 from accounts.models import handle_validator
 from leaderboard.models import SCORE_LIMIT, Board
+from leaderboard.periods import Period
 from leaderboard.selectors import MAX_AROUND, MAX_LIMIT, MAX_MEMBERS
 
 # --------------------------------------------------------------------------- input
@@ -31,6 +32,15 @@ class SubmitInputSerializer(serializers.Serializer):
         help_text="Retries with the same key count once. The Idempotency-Key header works too.",
     )
     metadata = serializers.JSONField(required=False, help_text="A JSON object kept with the score event.")
+    ranks = serializers.ListField(
+        child=serializers.ChoiceField(choices=Period.choices),
+        required=False,
+        max_length=len(Period.choices),
+        help_text=(
+            "The periods whose new rank the answer carries (default: every period; [] for none). "
+            "Each rank costs the server a count: ask only for those you use."
+        ),
+    )
 
 
 class PageQuerySerializer(serializers.Serializer):

@@ -132,6 +132,7 @@ class BoardViewSet(BoardWritesMixin, mixins.ListModelMixin, viewsets.GenericView
             value=data["value"],
             idempotency_key=data.get("idempotency_key") or request.headers.get("Idempotency-Key"),
             metadata=data.get("metadata"),
+            ranks=data.get("ranks"),
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         return json_response(s.submit_payload(result), status=code)

@@ -63,6 +63,17 @@ def test_a_user_submits_for_themselves_and_gets_scores_and_ranks(auth_client):
     assert body["replayed"] is False and body["cache_updated"] is True
 
 
+def test_a_submit_answers_only_the_ranks_it_asks_for_and_refuses_an_unknown_period(auth_client):
+    board = BoardFactory()
+    warming.board_warm(board=board)
+    default = submit(auth_client, board, value=3).json()
+    assert set(default["ranks"]) == {"daily", "weekly", "monthly", "yearly", "all_time"}
+    assert submit(auth_client, board, value=3, ranks=["weekly"]).json()["ranks"] == {"weekly": 1}
+    assert submit(auth_client, board, value=3, ranks=[]).json()["ranks"] == {}
+    refused = submit(auth_client, board, value=3, ranks=["hourly"])
+    assert refused.status_code == 400 and "ranks" in refused.json(), refused.content
+
+
 def test_naming_another_user_needs_trust(auth_client):
     board = BoardFactory()
     other = UserFactory()

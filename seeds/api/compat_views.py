@@ -53,8 +53,14 @@ class CompatSubmitView(APIView):
     def named_user(self, request: Request) -> object:
         return named_in_body(request) if self.names_user else None
 
-    def submit(self, request: Request, *, named: str | None, value: int, field: str) -> services.SubmitResult:
-        """Submit for the user the body names (None: the caller); a bad value is reported under ``field``."""
+    def submit(
+        self, request: Request, *, named: str | None, value: int, field: str, ranks: tuple[str, ...] = ()
+    ) -> services.SubmitResult:
+        """Submit for the user the body names (None: the caller); a bad value is reported under ``field``.
+
+        ``ranks``: the periods whose new rank the seed's answer carries (none unless it says so:
+        each costs Redis a count).
+        """
         try:
             return services.score_submit_as(
                 board=self.get_board(),
@@ -62,6 +68,7 @@ class CompatSubmitView(APIView):
                 named=named,
                 value=value,
                 idempotency_key=request.headers.get("Idempotency-Key"),
+                ranks=ranks,
             )
         except InvalidInput as exc:
             if "value" in exc.fields:
@@ -305,7 +312,7 @@ class GameSubmitView(CompatSubmitView):
     )
     def post(self, request: Request) -> Response:
         data = validated(s.GameSubmitRequest, request.data)
-        result = self.submit(request, named=data["user_id"], value=data["score"], field="score")
+        result = self.submit(request, named=data["user_id"], value=data["score"], field="score", ranks=("all_time",))
         return Response(
             {
                 "success": True,
@@ -398,7 +405,7 @@ class V1ScoreSubmitView(CompatSubmitView):
     )
     def post(self, request: Request) -> Response:
         data = validated(s.V1ScoreRequest, request.data)
-        result = self.submit(request, named=None, value=data["score"], field="score")
+        result = self.submit(request, named=None, value=data["score"], field="score", ranks=("all_time",))
         return Response(
             {
                 "username": result.user_id,
