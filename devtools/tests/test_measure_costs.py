@@ -40,12 +40,12 @@ def test_it_counts_what_a_submit_writes_and_leaves_no_data_behind(disposable_red
     text, found = out.getvalue(), sections(out.getvalue())
 
     # docs/scaling.md's counts: a five-period submit writes one event and updates five
-    # standings, never HOT (the score is indexed), 6 + 5 x 7 index entries, one script.
+    # standings, never HOT (the score is indexed), 3 + 5 x 4 index entries, one script.
     five = found["increment, five periods, existing standings"]
     assert five["scoreevent rows inserted"] == 1
     assert five["standing rows updated"] == 5
     assert five.get("standing rows HOT updated", 0) == 0
-    assert 40 <= five["WAL Btree/INSERT_LEAF"] + five.get("WAL Btree/INSERT_POST", 0) <= 42
+    assert 22 <= five["WAL Btree/INSERT_LEAF"] + five.get("WAL Btree/INSERT_POST", 0) <= 24
     assert five["redis evalsha calls"] == 1
     assert found["increment, five periods, a player's first submit"]["standing rows inserted"] == 5
     assert found["increment, all-time only, existing standings"]["standing rows updated"] == 1

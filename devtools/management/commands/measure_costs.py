@@ -413,7 +413,7 @@ class Command(BaseCommand):
         self.report(self.median_of("top 10 from PostgreSQL (the fallback's queries)", slow, fallback))
 
     def multixacts(self, users: int) -> None:
-        """Multixacts created by submits from concurrent connections (the board row's FOR KEY SHARE lock)."""
+        """Multixacts created by submits from concurrent connections (rows share-locked by two at once)."""
         total, conns = self.opts["concurrent_submits"], self.opts["connections"]
         self.say(f"\n# Multixacts: {total} submits from 1 and {conns} connections (threads), random players")
 
