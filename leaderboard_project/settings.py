@@ -302,6 +302,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the periods wherever a field takes one (a board's periods, the submission cap's period).
+    "ENUM_NAME_OVERRIDES": {"PeriodEnum": "leaderboard.periods.Period"},
 }
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -419,6 +421,10 @@ LEADERBOARD_REPAIR_MARKS_SECONDS = env.float("LEADERBOARD_REPAIR_MARKS_SECONDS",
 # "register", "login", "user" and "ip" (submits). See leaderboard/api/throttles.py.
 LEADERBOARD_RATE_LIMITS_FAIL_CLOSED = env.list("LEADERBOARD_RATE_LIMITS_FAIL_CLOSED", default=["register"])
 LEADERBOARD_BOARD_CACHE_SECONDS = env.float("LEADERBOARD_BOARD_CACHE_SECONDS", default=5.0)
+# Top pages are rendered once and served as those bytes for this long in each process, and
+# proxies may keep them as long (Cache-Control max-age, whole seconds; below 1, they revalidate
+# with If-None-Match). A write in a process drops its pages at once. 0: render every request.
+LEADERBOARD_READ_CACHE_SECONDS = env.float("LEADERBOARD_READ_CACHE_SECONDS", default=1.0)
 # Seconds a process reuses the user behind a JWT (saving a user clears it in that process).
 ACCOUNTS_USER_CACHE_SECONDS = env.float("ACCOUNTS_USER_CACHE_SECONDS", default=5.0)
 # Default submit rate limits ("N/s", "N/min", "N/hour", "N/day"; empty: none); boards may override them.

@@ -22,6 +22,12 @@ class BoardDefinitionSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text=Board._meta.get_field("submission_cap_period").help_text,
     )
+    tier_basis = serializers.ChoiceField(
+        choices=Board._meta.get_field("tier_basis").choices,
+        allow_blank=True,
+        read_only=True,
+        help_text=Board._meta.get_field("tier_basis").help_text,
+    )
     submission_cap_counted_in = serializers.SerializerMethodField(
         help_text="The period whose buckets the submission cap counts in (the one set, else the shortest kept); "
         "null without a cap."
