@@ -14,18 +14,20 @@ from leaderboard_project.conftest_helpers import bearer
 
 @pytest.fixture(autouse=True)
 def board_cache():
-    """Boards and token users are cached per process for a few seconds; tests start without."""
+    """Boards, token users and rendered pages are cached per process for a few seconds; tests start without."""
     from accounts.authentication import user_cache_clear
-    from leaderboard import repair_marks
+    from leaderboard import rendered, repair_marks
     from leaderboard.services import board_cache_clear
 
     board_cache_clear()
     user_cache_clear()
     repair_marks.forget_all()
+    rendered.forget_all()
     yield
     board_cache_clear()
     user_cache_clear()
     repair_marks.forget_all()
+    rendered.forget_all()
 
 
 @pytest.fixture(autouse=True)

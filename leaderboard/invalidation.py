@@ -23,7 +23,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from accounts.authentication import user_cache_clear
 
-from . import services
+from . import rendered, services
 from .models import Board
 from .store import coordination
 from .store.connection import RedisUnavailable
@@ -37,6 +37,7 @@ _lock = threading.Lock()
 def _drop(kind: str) -> None:
     if kind in ("board", "*"):
         services.board_cache_clear()
+        rendered.forget_all()  # a board's settings shape its pages (active, tiers, metadata)
     if kind in ("user", "*"):
         user_cache_clear()
 

@@ -25,6 +25,7 @@ ELSEWHERE = {
     "jobs": "test_tasks.py (every job name is a task)",
     "selectors": "test_selectors.py, test_ranking.py",
     "replica": "test_replica.py",
+    "rendered": "test_hot_reads.py (the pages api.hot_reads serves)",
     # The store package: test_store.py (one server) and test_cluster.py (a cluster of the test's own).
     "store.keys": "test_store.py",
     "store.connection": "test_store.py, test_cluster.py",

@@ -140,3 +140,29 @@ def test_rate_limits_hold_across_hosts(two_hosts):
     submit = f"/api/v1/boards/{board.slug}/scores"
     codes = [host.call("POST", submit, {"value": 1}, token=token)[0] for host in (a, b, a, b, a)]
     assert codes == [201, 201, 201, 429, 429]
+
+
+def test_a_top_page_on_one_host_shows_the_others_submit_within_the_read_cache_interval(two_hosts, settings):
+    a, b = two_hosts
+    board = BoardFactory(periods=["all_time"])
+    warming.board_warm(board=board)
+    top = f"http://127.0.0.1:{b.web}/api/v1/boards/{board.slug}/leaderboard/all_time"
+    with urllib.request.urlopen(top, timeout=10) as response:  # host B renders and keeps the page
+        etag, cache_control = response.headers["ETag"], response.headers["Cache-Control"]
+        assert json.loads(response.read())["entries"] == []
+    assert cache_control == f"public, max-age={int(settings.LEADERBOARD_READ_CACHE_SECONDS)}"
+    not_modified = urllib.request.Request(top, headers={"If-None-Match": etag})
+    with pytest.raises(urllib.error.HTTPError) as caught:  # urllib raises on a 304
+        urllib.request.urlopen(not_modified, timeout=10)
+    assert caught.value.code == 304 and caught.value.headers["ETag"] == etag
+
+    player = UserFactory()
+    status, _ = a.call("POST", f"/api/v1/boards/{board.slug}/scores", {"value": 7}, token=bearer(player))
+    assert status == 201
+    seconds = _until(
+        lambda: b.call("GET", f"/api/v1/boards/{board.slug}/leaderboard/all_time")[1]["total"] == 1,
+        within=settings.LEADERBOARD_READ_CACHE_SECONDS + 0.5,
+    )
+    assert seconds <= settings.LEADERBOARD_READ_CACHE_SECONDS + 0.5
+    with urllib.request.urlopen(urllib.request.Request(top, headers={"If-None-Match": etag}), timeout=10) as fresh:
+        assert fresh.status == 200 and fresh.headers["ETag"] != etag
