@@ -303,6 +303,7 @@ def player_erase(*, user_id: str, actor: str, reason: str = "", may_touch_staff:
         _json_rewrite(ReconciliationRun._meta.db_table, ["errors"], user_id, tombstone)
         PeriodArchive.objects.filter(triggered_by=user_id).update(triggered_by=tombstone)
         _admin_history_rewrite(user, tombstone)
+        signals.player_erased.send(sender=ModerationAction, user_id=user_id, tombstone=tombstone)
         user.username = tombstone
         user.email = ""
         user.first_name = ""

@@ -29,3 +29,9 @@ standings_changed = Signal()
 # of each period) and ``metadata`` (the submit's). Apps that keep per-submit state of their own
 # (leagues) receive it; with no receiver connected it costs a dictionary lookup.
 submit_committed = Signal()
+
+# A player was erased (``moderation.player_erase``): sent inside the erasure's transaction with
+# ``user_id`` (the erased id) and ``tombstone`` (what replaced it). Apps that keep user ids of
+# their own rewrite them here, so nothing of the erased id is left; a receiver that raises undoes
+# the erasure. Work outside the database belongs in ``transaction.on_commit``.
+player_erased = Signal()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from leaderboard.models import Board
@@ -13,7 +14,7 @@ from leaderboard.store import leagues as store_leagues
 from leaderboard.store.connection import RedisUnavailable
 
 from . import selectors, services
-from .models import League
+from .models import League, LeagueMember
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +60,23 @@ def standings_changed(sender: object, *, board: Board, period: str, **_: Any) ->
 def settings_changed(sender: object, **_: Any) -> None:
     """League settings were saved or deleted: this process reads them afresh."""
     selectors.settings_cache_clear()
+
+
+def player_erased(sender: object, *, user_id: str, tombstone: str, **_: Any) -> None:
+    """An erasure (inside its transaction): the player's league memberships carry the tombstone, and
+    the Redis copies of their leagues are dropped after the commit (the next reads rebuild them from
+    PostgreSQL, where the player has no standing any more), so the erased id is left nowhere."""
+    members = LeagueMember.objects.filter(user_id=user_id)
+    leagues = list(League.objects.filter(members__in=members).select_related("board").distinct())
+    members.update(user_id=tombstone)
+    if leagues:
+        transaction.on_commit(lambda: _leagues_forget(leagues))
+
+
+def _leagues_forget(leagues: list[League]) -> None:
+    for league in leagues:
+        bucket = league.board.bucket(league.period, league.bucket_start)
+        try:
+            store_leagues.league_forget(league=selectors.league_key(board=league.board, league=league, bucket=bucket))
+        except RedisUnavailable as exc:
+            logger.error("an erased player's league could not be dropped from Redis (it expires): %s", exc)

@@ -68,3 +68,25 @@ def test_an_assignment_failure_is_logged_and_never_fails_the_submit(caplog):
     assert "joins on its next league read" in caplog.text
     committed(board, user_id="ann")  # the connection is usable afterwards
     assert LeagueMember.objects.get().user_id == "ann"
+
+
+def test_an_erased_player_leaves_no_trace_in_leagues_in_either_store():
+    from leaderboard import moderation
+    from leaderboard.store import connection as store_connection
+    from leagues.tests.helpers import play
+
+    board = league_board()
+    play(board, {"victim": 5, "ann": 9})
+    league = LeagueMember.objects.get(user_id="ann").league
+    bucket = board.bucket("weekly", timezone.now())
+    key = selectors.league_key(board=board, league=league, bucket=bucket)
+    selectors.league_fill(board=board, league=league, bucket=bucket)  # Redis holds the league
+    assert store_connection.client().zscore(key.names()[0], "victim") == 5
+
+    tombstone = moderation.player_erase(user_id="victim", actor="mod", reason="gdpr").user_id
+
+    assert not LeagueMember.objects.filter(user_id="victim").exists()
+    assert LeagueMember.objects.filter(user_id=tombstone).count() == 1
+    server = store_connection.client()
+    assert not any(server.zscore(name, "victim") for name in key.names()[:1])
+    assert not server.exists(key.names()[1])  # cold: the next read rebuilds it from PostgreSQL
