@@ -23,7 +23,7 @@ class BoardDefinitionSerializer(serializers.ModelSerializer):
         help_text=Board._meta.get_field("submission_cap_period").help_text,
     )
     tier_basis = serializers.ChoiceField(
-        choices=Board._meta.get_field("tier_basis").choices,
+        choices=[("score", "Score cutoffs"), ("percentile", "Percentile cutoffs (the top N %)")],
         allow_blank=True,
         read_only=True,
         help_text=Board._meta.get_field("tier_basis").help_text,

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from rest_framework.fields import IntegerField
 
 from leaderboard import rendered, selectors, services
 from leaderboard_project.exceptions import ServiceError
@@ -66,8 +68,8 @@ def _page_query(request: HttpRequest) -> tuple[int, int] | None:
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
             return None
         value = int(raw)
-        field = fields[name]
-        if not field.min_value <= value <= field.max_value:
+        field = cast(IntegerField, fields[name])
+        if not (field.min_value or 0) <= value <= (field.max_value or 0):
             return None
         parsed.append(value)
     return parsed[0], parsed[1]
