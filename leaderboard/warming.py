@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import jobs, metrics, operators, repair_marks
+from . import jobs, metrics, operators, rendered, repair_marks
 from .models import Board, BucketRepair, Standing
 from .periods import Bucket, bucket_starting
 from .store import buckets as store_buckets
@@ -52,7 +52,11 @@ def bucket_expire_at(bucket: Bucket, now: datetime | None = None) -> int:
 
 
 def buckets_mark_for_repair(*, board: Board, buckets: list[Bucket], reason: str) -> None:
-    """Record buckets whose Redis copy is behind PostgreSQL (repaired by a task)."""
+    """Record buckets whose Redis copy is behind PostgreSQL (repaired by a task).
+
+    This process's rendered pages of the board go at once: they may hold what Redis served.
+    """
+    rendered.forget(board.slug)
     try:
         _marks_upsert([(board, b.period, b.start, reason) for b in buckets])
     except Exception:  # the database failing too must not hide the first error
@@ -203,6 +207,7 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
         scores=late,
         zadd_flag=operators.zadd_flag(board),
     )
+    rendered.forget(board.slug)  # this process's pages of the board were read from PostgreSQL or the old copy
     elapsed = time.perf_counter() - started
     metrics.WARMS.labels(trigger).inc()
     metrics.WARM_SECONDS.observe(elapsed)

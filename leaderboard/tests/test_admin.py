@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import importlib
 import re
 
@@ -101,6 +102,9 @@ def test_boards_can_be_created_in_the_admin(operator):
             "min_value": 0,
             "max_value": 3600000,
             "is_active": "on",
+            "tier_basis": "",
+            "tiers": "[]",
+            "entry_metadata_max_bytes": 0,
         },
     )
     assert response.status_code == 302, response.content[:2000]
@@ -191,6 +195,9 @@ def test_the_admin_refuses_to_change_the_time_zone_or_operator_of_a_board_holdin
         "min_value": board.min_value,
         "max_value": board.max_value,
         "is_active": "on",
+        "tier_basis": "",
+        "tiers": "[]",
+        "entry_metadata_max_bytes": 0,
     }
     url = f"/admin/leaderboard/board/{board.pk}/change/"
     refused = operator.post(url, {**form, "time_zone": "Asia/Tokyo", "operator": "best"})
@@ -219,6 +226,9 @@ def board_form(board: Board, **changes) -> dict:
         "min_value": board.min_value,
         "max_value": board.max_value,
         "is_active": "on",
+        "tier_basis": board.tier_basis,
+        "tiers": json.dumps(board.tiers),
+        "entry_metadata_max_bytes": board.entry_metadata_max_bytes,
     }
     form.update(changes)
     return form

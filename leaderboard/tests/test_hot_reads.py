@@ -172,3 +172,20 @@ def test_the_rendered_pages_are_bounded(monkeypatch):
     assert rendered.get("b", (2,), time.monotonic()) is None
     assert rendered.get("c", (0,), time.monotonic()) is page
     assert rendered.get("c", (0,), time.monotonic() + 61) is None  # expired
+
+
+def test_a_rank_read_is_one_redis_round_trip(client):
+    board = board_with_players()
+    path = f"/api/v1/boards/{board.slug}/leaderboard/all_time/rank/p07"
+    client.get(path)  # the board and the repair marks are now this process's copies
+    server = store_connection.client()
+    server.config_resetstat()
+    body = client.get(path).json()
+    stats = server.info("commandstats")
+    # One script: rank, score and total together (the percentile follows from them); nothing else is sent.
+    # (Commands a script runs are counted too, under their own names.)
+    calls = {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+    calls.pop("config|resetstat")
+    assert calls.pop("evalsha") == 1
+    assert set(calls) <= {"exists", "zscore", "zcount", "zcard"}, calls
+    assert body["rank"] is not None and body["total"] == 30 and body["percentile"] is not None

@@ -32,6 +32,7 @@ import psycopg.pq
 import pytest
 from django.db import connection
 
+from leaderboard import rendered
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys
 from leaderboard.tests.factories import BoardFactory
@@ -104,8 +105,10 @@ def rank_of_bob(board) -> str:
 
 
 def redis_forgets(board) -> None:
-    """Redis is up but holds nothing of the board (restarted empty, evicted)."""
+    """Redis is up but holds nothing of the board (restarted empty, evicted); the next read renders its page
+    anew (as once the read-cache interval has passed)."""
     store_connection.keys_delete(keys.board_pattern(board.slug))
+    rendered.forget_all()
 
 
 # --------------------------------------------------------------------------- top 10
@@ -136,6 +139,7 @@ def test_a_cold_top_10_read_warms_the_bucket_and_answers_from_postgresql(board, 
     # CLOSE, COMMIT), the rows written meanwhile; the answer: the page, the total, the entries above it.
     with pinned(django=7, sent=11):
         cold = api_client.get(top_10(board))
+    rendered.forget_all()  # the read-cache interval passes: the page is rendered anew, from Redis
     with pinned(django=0, sent=0):
         warm = api_client.get(top_10(board))
 
@@ -150,6 +154,7 @@ def test_a_top_10_read_with_redis_down_costs_three_queries(
     seed(board, SCORES)
     api_client.get(top_10(board))
     disposable_redis.stop()  # the server process is gone
+    rendered.forget_all()  # the interval has passed: the page is rendered anew
 
     # The page, the total, the entries above the page.
     with pinned(django=3, sent=3):
