@@ -186,7 +186,12 @@ def _repair(board: Board, bucket: Bucket, user_ids: list[str], stats: BucketStat
     ]
     try:
         store_buckets.scores_apply(
-            board_slug=board.slug, period=bucket.period, bucket=bucket.key, scores=fresh, zadd_flag=""
+            board_slug=board.slug,
+            period=bucket.period,
+            bucket=bucket.key,
+            scores=fresh,
+            zadd_flag="",
+            expire_at=warming.bucket_expire_at(bucket),
         )
     except RedisUnavailable:
         raise
@@ -199,6 +204,7 @@ def _repair(board: Board, bucket: Bucket, user_ids: list[str], stats: BucketStat
                     bucket=bucket.key,
                     scores=[(user_id, score)],
                     zadd_flag="",
+                    expire_at=warming.bucket_expire_at(bucket),
                 )
             except RedisUnavailable:
                 raise

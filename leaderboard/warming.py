@@ -206,6 +206,7 @@ def _bucket_warm_locked(board: Board, bucket: Bucket, trigger: str) -> WarmResul
         bucket=bucket.key,
         scores=late,
         zadd_flag=operators.zadd_flag(board),
+        expire_at=bucket_expire_at(bucket),
     )
     rendered.forget(board.slug)  # this process's pages of the board were read from PostgreSQL or the old copy
     elapsed = time.perf_counter() - started

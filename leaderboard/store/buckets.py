@@ -129,15 +129,32 @@ def apply_submit(
 
 
 def scores_apply(
-    *, board_slug: str, period: str, bucket: str, scores: Iterable[tuple[str, int]], zadd_flag: str
+    *,
+    board_slug: str,
+    period: str,
+    bucket: str,
+    scores: Iterable[tuple[str, int]],
+    zadd_flag: str,
+    expire_at: int | None = None,
 ) -> None:
-    """Write absolute scores into a warm bucket (catch-up after warming, repairs)."""
+    """Write absolute scores into a warm bucket (catch-up after warming, repairs).
+
+    With ``expire_at`` the bucket's expiry is set in the same round trip: a bucket
+    warmed empty has no key yet, and the one these scores create must not outlive it
+    (a submit sets a period bucket's expiry only when it adds a member).
+    """
     key = keys.bucket(board_slug, period, bucket)
     batch = dict(scores)
     if not batch:
         return
     with guard():
-        client().zadd(key, batch, gt=zadd_flag == "GT", lt=zadd_flag == "LT")
+        if expire_at is None:
+            client().zadd(key, batch, gt=zadd_flag == "GT", lt=zadd_flag == "LT")
+            return
+        pipe = client().pipeline(transaction=False)
+        pipe.zadd(key, batch, gt=zadd_flag == "GT", lt=zadd_flag == "LT")
+        pipe.expireat(key, expire_at)
+        pipe.execute()
 
 
 @dataclass(frozen=True, slots=True)

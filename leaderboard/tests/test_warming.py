@@ -99,3 +99,25 @@ def test_a_newer_mark_made_while_a_repair_ran_survives_it(monkeypatch):
     monkeypatch.setattr(warming, "bucket_warm", real_warm)
     assert warming.buckets_repair_marked() == 1
     assert not BucketRepair.objects.exists()
+
+
+def test_a_bucket_warmed_empty_gets_its_expiry_from_the_scores_caught_up_after_it(monkeypatch):
+    """Warming found nothing; a submit committed meanwhile is caught up: the key it creates expires with the bucket."""
+    board = BoardFactory(periods=["daily"])
+    bucket = board.live_buckets(timezone.now())[0]
+    player = UserFactory()
+    real_finish = store_buckets.warm_finish
+
+    def finish_then_commit(**kwargs):
+        real_finish(**kwargs)
+        now = timezone.now()
+        Standing.objects.create(
+            board=board, period="daily", bucket_start=bucket.start, user=player, score=3, created_at=now, updated_at=now
+        )
+
+    monkeypatch.setattr(store_buckets, "warm_finish", finish_then_commit)
+    warming.bucket_warm(board=board, bucket=bucket)
+    key = keys.bucket(board.slug, "daily", bucket.key)
+    server = client()
+    assert server.zscore(key, player.username) == 3
+    assert 0 < server.ttl(key) <= warming.bucket_expire_at(bucket) - int(timezone.now().timestamp()) + 1
