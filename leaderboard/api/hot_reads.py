@@ -17,8 +17,9 @@ times a second at most, so:
 The bytes are exactly those of the DRF actions (``views.BoardViewSet.leaderboard``
 and ``.rank``), which share the selectors and payload builders; a test compares
 them. Anything other than the plain request (another method, an ``Accept`` that is
-not JSON, other query parameters, a value the serializers would refuse, an unknown
-board or period, any error) goes to the DRF action, which answers it as always.
+not JSON, other query parameters, a value the serializers would refuse) goes to the
+DRF action, which answers it as always; an error (an unknown board or period, the stores
+unreachable) is answered by the API's exception handler, as the action's would be.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from typing import cast
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.fields import IntegerField
+from rest_framework.renderers import JSONRenderer
 
 from leaderboard import rendered, selectors, services
-from leaderboard_project.exceptions import ServiceError
-from leaderboard_project.observability import current_request_id
+from leaderboard_project.exceptions import api_exception_handler
 
 from . import serializers as s
 from .views import BoardViewSet, render_json
@@ -113,10 +114,8 @@ def top(request: HttpRequest, slug: str, period: str) -> HttpResponseBase:
     if page is None:
         try:
             body = _render_top(slug, period, limit, offset)
-        except ServiceError as exc:
-            return _error(exc)
-        except Exception:
-            return _drf_top(request, slug=slug, period=period)
+        except Exception as exc:  # answered as the DRF action answers it
+            return _failed(request, exc)
         page = rendered.Page(body, rendered.etag(body), now + settings.LEADERBOARD_READ_CACHE_SECONDS)
         if settings.LEADERBOARD_READ_CACHE_SECONDS > 0:
             rendered.keep(slug, key, page)
@@ -139,21 +138,23 @@ def rank(request: HttpRequest, slug: str, period: str, user_id: str) -> HttpResp
         board = services.board_get(slug=slug)
         checked = services.period_check(board=board, period=period)
         body = render_json(s.rank_payload(selectors.user_rank(board=board, period=checked, user_id=user_id)))
-    except ServiceError as exc:
-        return _error(exc)
-    except Exception:
-        return _drf_rank(request, slug=slug, period=period, user_id=user_id)
+    except Exception as exc:  # as in top
+        return _failed(request, exc)
     return _answer(request, body)
 
 
-def _error(exc: ServiceError) -> HttpResponse:
-    """A service's refusal (unknown board or period, Redis and PostgreSQL both down...) as the API answers it
-    (``leaderboard_project.exceptions.api_exception_handler``)."""
-    payload = exc.payload()
-    if isinstance(payload, dict) and "detail" in payload:
-        payload = {**payload, "request_id": current_request_id()}
-    response = HttpResponse(render_json(payload), content_type="application/json", status=exc.status_code)
+def _failed(request: HttpRequest, exc: Exception) -> HttpResponseBase:
+    """An error answered as the DRF action answers it: the API's exception handler, rendered as JSON.
+
+    Never run twice: a read that failed (a replica down, PostgreSQL unreachable) is not retried here.
+    What the handler does not answer propagates, as from DRF (the project's JSON 500).
+    """
+    response = api_exception_handler(exc, {"request": request, "view": None, "args": (), "kwargs": {}})
+    if response is None:
+        raise exc
+    response.accepted_renderer = JSONRenderer()
+    response.accepted_media_type = "application/json"
+    response.renderer_context = {}  # type: ignore[attr-defined]  # set by DRF views too, not declared
+    response.render()
     response["Allow"] = _ALLOW
-    if exc.retryable:
-        response["Retry-After"] = "5"
     return response

@@ -28,7 +28,7 @@ from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leaderboard import replica, rollover, selectors, services, sync, warming
+from leaderboard import rendered, replica, rollover, selectors, services, sync, warming
 from leaderboard.models import Board, PeriodArchive, ScoreEvent, Standing
 from leaderboard.store import connection as store_connection
 from leaderboard.store import keys
@@ -81,8 +81,10 @@ def queries() -> Iterator[Queries]:
 
 
 def redis_forgets(board: Board) -> None:
-    """Redis is up but holds nothing of the board (restarted empty, evicted)."""
+    """Redis is up but holds nothing of the board (restarted empty, evicted); the next read renders its page
+    anew (as once the read-cache interval has passed)."""
     store_connection.keys_delete(keys.board_pattern(board.slug))
+    rendered.forget_all()
 
 
 def top_10(board: Board, period: str = "daily") -> str:
@@ -185,6 +187,7 @@ def test_a_cold_top_10_read_answers_from_the_replica_and_warms_from_the_primary(
     # The primary: the warm's, the bucket's size and the rows committed while it streamed (the rows
     # themselves came through its own cursor, which Django does not count, on the primary too).
     assert len(q.on_primary(STANDINGS)) == 2 and not any("ORDER BY" in sql for sql in q.on_primary(STANDINGS))
+    rendered.forget_all()  # the read-cache interval passes: the page is rendered anew, from Redis
     with queries() as q:
         warm = api_client.get(top_10(board))
     assert warm.json()["cached"] is True and entries(warm) == entries(cold)
@@ -327,6 +330,7 @@ def test_a_lagging_replica_never_moves_redis_backwards(a_replica, board, api_cli
         assert cold.json()["cached"] is False
         assert entries(cold) == [("ann", 30), ("bob", 20), ("cat", 10)]
         assert redis_members(board, daily) == {"ann": 30, "bob": 20, "cat": 60}
+        rendered.forget_all()  # the read-cache interval passes
         warm = api_client.get(top_10(board))
         assert warm.json()["cached"] is True
         assert entries(warm) == [("cat", 60), ("ann", 30), ("bob", 20)]
