@@ -6,7 +6,7 @@ takes about 50 ms just to read a message on 1,000 sockets, which is the load
 generator's time, not the server's), submits through the HTTP API from this
 process, and prints the delay from each submit's response to its receipt by the clients (p50/p99),
 broadcasts per second per group, and dropped clients. Target on our 2-core
-machine: p99 under 250 ms, none dropped.
+machine (issue 18): p99 under 150 ms, none dropped.
 
 The delay has a floor set by coalescing: a submit that lands just after a
 broadcast waits for the next one, up to ``LEADERBOARD_LIVE_MIN_INTERVAL_MS``.
@@ -396,7 +396,7 @@ class Command(BaseCommand):
             write(f"  failed: {failure}")
         write(
             f"delay from submit response to client receipt: p50 {ms(delays, 0.5)}, p90 {ms(delays, 0.9)}, "
-            f"p99 {ms(delays, 0.99)}, max {ms(delays, 1.0)} (target p99 < 250 ms) "
+            f"p99 {ms(delays, 0.99)}, max {ms(delays, 1.0)} (target p99 < 150 ms) "
             f"over {len(delays):,} (submit, client) pairs"
         )
         write(
