@@ -8,6 +8,7 @@ PostgreSQL is the source of truth: every accepted submission is a
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -29,6 +30,12 @@ SCORE_LIMIT = 2**53 - 1
 
 # The largest metadata one submission may carry, as compact JSON (its event keeps it).
 METADATA_MAX_BYTES = 4096
+
+
+def metadata_json(metadata: object) -> str:
+    """Metadata as entries carry it in both stores and as the per-board bound measures it:
+    compact JSON; none is an empty object."""
+    return json.dumps(metadata or {}, separators=(",", ":"), ensure_ascii=False)
 
 
 def validate_time_zone(value: str) -> None:

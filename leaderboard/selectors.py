@@ -29,7 +29,7 @@ from django.db.models import BigIntegerField, Count, OuterRef, Q, QuerySet, Subq
 from django.utils import timezone
 
 from . import metrics, ranking, repair_marks, replica, tiers
-from .models import Board, PeriodArchive, Standing, in_buckets
+from .models import Board, PeriodArchive, Standing, in_buckets, metadata_json
 from .periods import Bucket, Period, bucket_starting
 from .ranking import Entry, ranked
 from .store import buckets as store_buckets
@@ -126,7 +126,7 @@ def _pg_range(board: Board, bucket: Bucket, offset: int, limit: int, *, db: str)
     found = list(rows.order_by(*ranking.order_by(board.higher_is_better)).values_list(*fields)[offset : offset + limit])
     items = [(row[0], row[1]) for row in found]
     first_better = rows.filter(_better_than(board, items[0][1])).count() if items else 0
-    metadata: list[str | None] | None = [_compact(row[2]) for row in found] if keeps else None
+    metadata: list[str | None] | None = [metadata_json(row[2]) for row in found] if keeps else None
     # The user id column holds usernames (the foreign key's ``to_field``), whatever the stubs infer.
     return RangeResult(rows.count(), offset, first_better, cast(list[tuple[str, int]], items), metadata)
 
@@ -151,7 +151,7 @@ def _pg_members(board: Board, bucket: Bucket, user_ids: list[str], *, db: str) -
     found = {
         row[0]: (row[1], ranking.rank_from_better(rows.filter(_better_than(board, row[1])).count())) for row in listed
     }
-    metadata: dict[str, str | None] | None = {row[0]: _compact(row[2]) for row in listed} if keeps else None
+    metadata: dict[str, str | None] | None = {row[0]: metadata_json(row[2]) for row in listed} if keeps else None
     return MembersResult(rows.count(), cast(dict[str, tuple[int, int]], found), metadata)
 
 
@@ -160,11 +160,6 @@ def _pg_members(board: Board, bucket: Bucket, user_ids: list[str], *, db: str) -
 
 def _keeps_metadata(board: Board) -> bool:
     return bool(board.entry_metadata_max_bytes)
-
-
-def _compact(metadata: object) -> str:
-    """An entry's metadata as both stores hand it over: compact JSON (none kept: an empty object)."""
-    return json.dumps(metadata or {}, separators=(",", ":"), ensure_ascii=False)
 
 
 def _with_extras(
@@ -207,8 +202,8 @@ def _metadata_load(board: Board, bucket: Bucket, entries: list[Entry], metadata:
     rows = _standings(board, bucket).filter(user_id__in=list(missing)).values_list("user_id", "score", "metadata")
     loaded: list[tuple[str, int, str]] = []
     for user_id, score, raw in cast(Iterable[tuple[str, int, object]], rows):
-        metadata[missing[user_id]] = _compact(raw)
-        loaded.append((user_id, score, _compact(raw)))
+        kept = metadata[missing[user_id]] = metadata_json(raw)
+        loaded.append((user_id, score, kept))
     try:
         store_buckets.entry_metadata_fill(
             board_slug=board.slug,

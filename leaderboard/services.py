@@ -47,7 +47,16 @@ from leaderboard_project.exceptions import (
 )
 
 from . import metrics, operators, signals
-from .models import METADATA_MAX_BYTES, SCORE_LIMIT, Board, ScoreEvent, Standing, SubmissionCount, in_buckets
+from .models import (
+    METADATA_MAX_BYTES,
+    SCORE_LIMIT,
+    Board,
+    ScoreEvent,
+    Standing,
+    SubmissionCount,
+    in_buckets,
+    metadata_json,
+)
 from .periods import Bucket, Period, parse_period
 from .store import buckets as store_buckets
 from .store.connection import RedisUnavailable
@@ -223,18 +232,13 @@ def _validate_submission(board: Board, value: Any, idempotency_key: str | None, 
             errors["metadata"] = "Must be a JSON object."
         elif len(json.dumps(metadata)) > METADATA_MAX_BYTES:
             errors["metadata"] = f"Must be at most {METADATA_MAX_BYTES} bytes of JSON."
-        elif board.entry_metadata_max_bytes and len(_compact(metadata)) > board.entry_metadata_max_bytes:
+        elif board.entry_metadata_max_bytes and len(metadata_json(metadata)) > board.entry_metadata_max_bytes:
             errors["metadata"] = (
                 f"Must be at most {board.entry_metadata_max_bytes} bytes of JSON on board {board.slug!r}, "
                 "whose entries carry it."
             )
     if errors:
         raise InvalidInput(fields=errors)
-
-
-def _compact(metadata: Any) -> str:
-    """Metadata as the entries' stores keep it: compact JSON (what the per-board bound measures)."""
-    return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
 
 
 def _submit_sql(board: Board) -> str:
