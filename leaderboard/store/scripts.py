@@ -1,8 +1,9 @@
 """The Lua scripts, loaded from ``lua/`` beside this module.
 
-A script whose first line is ``--! ranking`` gets the ranking rule's Lua
-(``leaderboard.ranking.LUA``: better-count, rank order, window) in front of
-it, so no script spells the rule out. Scripts run through ``connection.run``.
+A script's leading ``--! <name>`` lines put shared Lua in front of it, so no
+script spells out what another already has: ``--! ranking`` the ranking rule's
+(``leaderboard.ranking.LUA``: better-count, rank order, window), any other name
+``lua/include/<name>.lua``. Scripts run through ``connection.run``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from leaderboard import ranking
 
 _DIR = Path(__file__).resolve().parent / "lua"
-_INCLUDE_RANKING = "--! ranking"
+_INCLUDE = "--! "
 
 
 class Script:
@@ -31,11 +32,15 @@ class Script:
 
 
 def load(name: str) -> Script:
-    """The script ``lua/<name>.lua``, with the ranking rule included where it asks for it."""
+    """The script ``lua/<name>.lua``, with what its leading ``--! <name>`` lines include in front of it."""
     source = (_DIR / f"{name}.lua").read_text()
-    if source.startswith(_INCLUDE_RANKING):
-        source = ranking.LUA + source
-    return Script(name, source)
+    included = []
+    for line in source.splitlines():
+        if not line.startswith(_INCLUDE):
+            break
+        part = line.removeprefix(_INCLUDE).strip()
+        included.append(ranking.LUA if part == "ranking" else (_DIR / "include" / f"{part}.lua").read_text())
+    return Script(name, "".join(included) + source)
 
 
 SUBMIT = load("submit")

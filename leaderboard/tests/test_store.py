@@ -268,3 +268,13 @@ def test_a_submit_fenced_off_by_a_moderation_writes_nothing():
     assert client().zscore(keys.bucket("fenced", "all_time", "all"), "me") is None
     assert not client().exists(keys.user("fenced", "me"))
     assert mirror("fenced", "me", [buckets.BucketWrite("all_time", "all", 40, FAR)], event_id=11).ranks == [2]
+
+
+def test_a_scripts_leading_include_lines_put_the_shared_lua_in_front_of_it_once():
+    from leaderboard.store import scripts
+
+    for script in (scripts.TOP, scripts.AROUND, scripts.MEMBERS):
+        assert script.source.startswith(ranking.LUA)
+        assert script.source.count("local function entry_metadata(") == 1
+        assert script.source.count("local function rank_better(") == 1
+    assert "entry_metadata" not in scripts.SUBMIT.source.split("--! ranking", 1)[0]

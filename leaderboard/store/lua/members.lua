@@ -1,16 +1,10 @@
 --! ranking
+--! entry_metadata
 -- Score and rank of each of several members (buckets.members_ranks).
 -- KEYS: sorted set, ready key (, entries' metadata); ARGV: higher_is_better, members...
 -- Returns {0} when cold, else {1, total, {{member, score, rank}, ...}} for the ranked ones,
 -- and the metadata of each of those (empty without KEYS[3]).
 if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
-local function entry_metadata(items, step)
-  -- The metadata of each listed member (KEYS[3], when the board's entries carry it): false if not kept.
-  if not KEYS[3] or #items == 0 then return {} end
-  local members = {}
-  for i = 1, #items, step do members[#members + 1] = items[i] end
-  return redis.call('HMGET', KEYS[3], unpack(members))
-end
 local z, hib = KEYS[1], ARGV[1] == '1'
 local out = {}
 for i = 2, #ARGV do
@@ -19,4 +13,4 @@ for i = 2, #ARGV do
 end
 local ranked = {}
 for i = 1, #out do ranked[i] = out[i][1] end
-return {1, redis.call('ZCARD', z), out, entry_metadata(ranked, 1)}
+return {1, redis.call('ZCARD', z), out, entry_metadata(KEYS[3], ranked, 1)}
