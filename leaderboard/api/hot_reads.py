@@ -24,6 +24,7 @@ unreachable) is answered by the API's exception handler, as the action's would b
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import cast
@@ -52,16 +53,25 @@ def _plain(request: HttpRequest) -> bool:
     return request.method == "GET" and request.META.get("HTTP_ACCEPT", "*/*") in _JSON_ACCEPTS
 
 
+@functools.cache
+def _page_fields() -> tuple[tuple[str, int, int, int], ...]:
+    """``(name, default, min, max)`` of ``PageQuerySerializer``'s fields, read once: building a serializer
+    deep-copies its fields, too much for every request."""
+    fields = s.PageQuerySerializer().fields
+    bounds = []
+    for name in ("limit", "offset"):
+        field = cast(IntegerField, fields[name])
+        bounds.append((name, cast(int, field.default), int(field.min_value or 0), int(field.max_value or 0)))
+    return tuple(bounds)
+
+
 def _page_query(request: HttpRequest) -> tuple[int, int] | None:
     """``(limit, offset)`` when the query holds nothing but valid ones (``PageQuerySerializer``'s bounds)."""
     query = request.GET
-    if not query:
-        return 10, 0
     if set(query) - {"limit", "offset"} or any(len(query.getlist(name)) > 1 for name in query):
         return None
-    fields = s.PageQuerySerializer().fields
     parsed = []
-    for name, default in (("limit", 10), ("offset", 0)):
+    for name, default, low, high in _page_fields():
         raw = query.get(name)
         if raw is None:
             parsed.append(default)
@@ -69,8 +79,7 @@ def _page_query(request: HttpRequest) -> tuple[int, int] | None:
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
             return None
         value = int(raw)
-        field = cast(IntegerField, fields[name])
-        if not (field.min_value or 0) <= value <= (field.max_value or 0):
+        if not low <= value <= high:
             return None
         parsed.append(value)
     return parsed[0], parsed[1]
