@@ -53,10 +53,6 @@ class Entry:
             entry.update(self.extras)
         return entry
 
-    def extra(self, name: str) -> object:
-        """One of the ``extras`` (None when the board adds no such thing)."""
-        return dict(self.extras).get(name)
-
 
 # The collation of every user id column that ranked reads order or compare: bytewise, as Redis.
 # ``accounts.User.username`` declares it (accounts sits below this module, so it spells it out);
