@@ -96,22 +96,27 @@ def test_five_hundred_quick_submits_are_coalesced_and_the_last_state_arrives(set
     assert received[-1]["entries"][0] == {"user_id": "chaser", "score": 505, "rank": 1}
 
 
-def test_an_authenticated_subscriber_gets_its_own_rank_updates():
-    board = BoardFactory()
-    seed(board, {"ann": 50, "bob": 40})
-    user = UserFactory(username="zoe")
-    token = str(AccessToken.for_user(user))
+def zoe_watches_and_submits(board, *, value: int) -> tuple[list[dict], list[dict]]:
+    """A player "zoe" subscribes to the board's monthly period with her token, then submits ``value``:
+    what her socket received before and after."""
+    token = str(AccessToken.for_user(UserFactory(username="zoe")))
 
     async def scenario():
         ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/monthly/?token={token}")
         await ws.connect()
         hello = await updates(ws, seconds=1.0)
-        await submit(board=board, user_id="zoe", value=45)
+        await submit(board=board, user_id="zoe", value=value)
         after = await updates(ws, seconds=1.5)
         await ws.disconnect()
         return hello, after
 
-    hello, after = run(scenario)
+    return run(scenario)
+
+
+def test_an_authenticated_subscriber_gets_its_own_rank_updates():
+    board = BoardFactory()
+    seed(board, {"ann": 50, "bob": 40})
+    hello, after = zoe_watches_and_submits(board, value=45)
     assert {
         "type": "rank_update",
         "board": board.slug,
@@ -290,19 +295,7 @@ def test_a_stalled_client_holds_up_nobody_and_gets_the_latest_state_when_it_drai
 def test_live_updates_on_a_board_with_tiers_carry_each_entrys_tier_and_the_players_own():
     board = BoardFactory(tier_basis="score", tiers=[{"name": "Gold", "cutoff": 45}, {"name": "Rest", "cutoff": None}])
     seed(board, {"ann": 50, "bob": 40})
-    user = UserFactory(username="zoe")
-    token = str(AccessToken.for_user(user))
-
-    async def scenario():
-        ws = WebsocketCommunicator(APP, f"/ws/boards/{board.slug}/monthly/?token={token}")
-        await ws.connect()
-        hello = await updates(ws, seconds=1.0)
-        await submit(board=board, user_id="zoe", value=45)
-        after = await updates(ws, seconds=1.5)
-        await ws.disconnect()
-        return hello, after
-
-    hello, after = run(scenario)
+    hello, after = zoe_watches_and_submits(board, value=45)
     first = next(m for m in hello if m["type"] == "leaderboard_update")
     assert [(e["user_id"], e["tier"]) for e in first["entries"]] == [("ann", "Gold"), ("bob", "Rest")]
     assert next(m for m in hello if m["type"] == "rank_update")["tier"] is None  # not ranked yet
